@@ -1,0 +1,73 @@
+package state
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"math"
+
+	"github.com/gradientcoin/gradientcoin/chain/sketch"
+)
+
+// Root is the state root of the weight vector w with chunks of chunk
+// floats (chunk < 1 is treated as 1):
+//
+//	bytes   = the little-endian IEEE 754 bytes of w
+//	leaf_i  = SHA-256(0x00 ‖ bytes of w[i·chunk : min((i+1)·chunk, n)])
+//	node    = SHA-256(0x01 ‖ left ‖ right)
+//	level   = pairs of the level below, left to right; an odd last node is
+//	          carried up unchanged (never duplicated, so no two vectors
+//	          share a tree)
+//	tree    = the single node left (32 zero bytes when n = 0)
+//	Root    = SHA-256(0x02 ‖ "gradientcoin/state" ‖ n u64le ‖ chunk u32le ‖ tree)
+//
+// Leaves are hashed in parallel; the tree shape is fixed by n and chunk, so
+// the result never depends on scheduling.
+func Root(w []float32, chunk int) [32]byte {
+	if chunk < 1 {
+		chunk = 1
+	}
+	if chunk > MaxChunkSize {
+		chunk = MaxChunkSize
+	}
+	n := len(w)
+	nl := (n + chunk - 1) / chunk
+	level := make([][32]byte, nl)
+	sketch.ParallelFor(nl, max(1, (1<<16)/chunk), func(lo, hi int) {
+		buf := make([]byte, 1+4*chunk)
+		for i := lo; i < hi; i++ {
+			seg := w[i*chunk : min(i*chunk+chunk, n)]
+			b := buf[:1+4*len(seg)]
+			b[0] = 0x00
+			for k, v := range seg {
+				binary.LittleEndian.PutUint32(b[1+4*k:], math.Float32bits(v))
+			}
+			level[i] = sha256.Sum256(b)
+		}
+	})
+	var buf [65]byte
+	buf[0] = 0x01
+	for len(level) > 1 {
+		next := level[:0]
+		for i := 0; i < len(level); i += 2 {
+			if i+1 == len(level) {
+				next = append(next, level[i])
+				break
+			}
+			copy(buf[1:33], level[i][:])
+			copy(buf[33:65], level[i+1][:])
+			next = append(next, sha256.Sum256(buf[:]))
+		}
+		level = next
+	}
+	var tree [32]byte
+	if len(level) == 1 {
+		tree = level[0]
+	}
+	var fin [1 + 18 + 8 + 4 + 32]byte
+	fin[0] = 0x02
+	copy(fin[1:], "gradientcoin/state")
+	binary.LittleEndian.PutUint64(fin[19:], uint64(n))
+	binary.LittleEndian.PutUint32(fin[27:], uint32(chunk))
+	copy(fin[31:], tree[:])
+	return sha256.Sum256(fin[:])
+}

@@ -460,7 +460,9 @@ func TestOpShapeErrors(t *testing.T) {
 		f    func() (*G.Node, error)
 	}{
 		{"linear-inner-mismatch", func() (*G.Node, error) { return LinearNode(x, w, nil, false) }},
-		{"linear-bias-mismatch", func() (*G.Node, error) { return LinearNode(x, newNode(g, "w3", []int{3, 2}, make([]float32, 6)), v, false) }},
+		{"linear-bias-mismatch", func() (*G.Node, error) {
+			return LinearNode(x, newNode(g, "w3", []int{3, 2}, make([]float32, 6)), v, false)
+		}},
 		{"layernorm-gain-mismatch", func() (*G.Node, error) { return LayerNormNode(x, v, v) }},
 		{"attn-bad-qkv", func() (*G.Node, error) { return AttnScoresNode(x, a) }},
 		{"nil-node", func() (*G.Node, error) { return GELUNode(nil) }},

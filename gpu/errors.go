@@ -1,0 +1,48 @@
+package gpu
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error kinds. Every error the package returns is errors.Is-able to one of
+// these (a *DriverError is also ErrDriver).
+var (
+	// ErrNoCUDA: the binary was built without the cuda build tag; every
+	// device call fails with it. Rebuild with -tags cuda (make build-cuda).
+	ErrNoCUDA = errors.New("gpu: built without CUDA support (rebuild with -tags cuda)")
+	// ErrNoDevice: the CUDA driver reports no device with that ordinal.
+	ErrNoDevice = errors.New("gpu: no such CUDA device")
+	// ErrDriver: a CUDA driver call failed; the *DriverError names the call.
+	ErrDriver = errors.New("gpu: CUDA driver call failed")
+	// ErrSelfTest: a device computed a wrong answer on a known-answer test
+	// and must not be used.
+	ErrSelfTest = errors.New("gpu: device failed its known-answer self-test")
+	// ErrClosed: the Context or Searcher was closed.
+	ErrClosed = errors.New("gpu: closed")
+	// ErrInvalid: an argument is out of range (sizes, options, ranges).
+	ErrInvalid = errors.New("gpu: invalid argument")
+)
+
+// DriverError is a failed CUDA driver call: Op names it (e.g.
+// "cuModuleLoadData"), Err is the driver's error. It matches ErrDriver.
+type DriverError struct {
+	Op  string
+	Err error
+}
+
+func (e *DriverError) Error() string { return fmt.Sprintf("gpu: %s: %v", e.Op, e.Err) }
+
+// Unwrap returns ErrDriver and the driver's own error.
+func (e *DriverError) Unwrap() []error { return []error{ErrDriver, e.Err} }
+
+func driverErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &DriverError{Op: op, Err: err}
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,106 @@
+package gpu
+
+import (
+	"fmt"
+	"time"
+)
+
+// DeviceInfo describes one CUDA device as the driver reports it.
+type DeviceInfo struct {
+	Ordinal  int    // device index for NewContext
+	Name     string // e.g. "NVIDIA H100 80GB HBM3"
+	Major    int    // compute capability, major
+	Minor    int    // compute capability, minor
+	TotalMem int64  // bytes of device memory
+	SMs      int    // multiprocessor count
+	ClockKHz int    // peak SM clock
+	Driver   int    // CUDA driver API version, e.g. 12040 for 12.4
+}
+
+func (d DeviceInfo) String() string {
+	return fmt.Sprintf("cuda:%d %s (sm_%d%d, %d SMs, %.1f GiB, driver %d.%d)",
+		d.Ordinal, d.Name, d.Major, d.Minor, d.SMs, float64(d.TotalMem)/(1<<30),
+		d.Driver/1000, d.Driver%1000/10)
+}
+
+// SearchOptions tune a Searcher. The zero value is valid: every zero field
+// takes its default.
+type SearchOptions struct {
+	// MaxHits is the capacity of each launch's hit buffer (default 64, at
+	// most 1<<20). More valid nonces than this in one launch sets
+	// SearchResult.Overflow.
+	MaxHits int
+	// BatchTime is the target duration of one kernel launch (default 10ms,
+	// at least 100µs). A search checks its stop channel and its hit count
+	// between launches, so this bounds how long a stop takes.
+	BatchTime time.Duration
+	// BlockSize is the threads per block (default 256, a multiple of 32, at
+	// most 256: the kernel's launch bound).
+	BlockSize int
+	// FindAll searches the whole range. By default a search ends after the
+	// first launch that finds a valid nonce (with the launch queued after it).
+	FindAll bool
+}
+
+// Option limits and defaults.
+const (
+	DefaultMaxHits   = 64
+	MaxMaxHits       = 1 << 20
+	DefaultBatchTime = 10 * time.Millisecond
+	MinBatchTime     = 100 * time.Microsecond
+	DefaultBlockSize = 256
+	maxBlockSize     = 256
+	// MaxBatch is the most nonces one launch covers.
+	MaxBatch = 1 << 31
+	// firstBatch is the size of the first launch, before the rate is known.
+	firstBatch = 1 << 22
+)
+
+// withDefaults validates o and fills in defaults.
+func (o SearchOptions) withDefaults() (SearchOptions, error) {
+	if o.MaxHits == 0 {
+		o.MaxHits = DefaultMaxHits
+	}
+	if o.BatchTime == 0 {
+		o.BatchTime = DefaultBatchTime
+	}
+	if o.BlockSize == 0 {
+		o.BlockSize = DefaultBlockSize
+	}
+	switch {
+	case o.MaxHits < 1 || o.MaxHits > MaxMaxHits:
+		return o, invalid("MaxHits %d not in 1..%d", o.MaxHits, MaxMaxHits)
+	case o.BatchTime < MinBatchTime:
+		return o, invalid("BatchTime %v below %v", o.BatchTime, MinBatchTime)
+	case o.BlockSize < 32 || o.BlockSize > maxBlockSize || o.BlockSize%32 != 0:
+		return o, invalid("BlockSize %d: want a multiple of 32 in 32..%d", o.BlockSize, maxBlockSize)
+	}
+	return o, nil
+}
+
+// SearchResult is what one Search covered and found.
+type SearchResult struct {
+	// Hits are the valid nonces found, in search order (by distance from
+	// the range start), at most MaxHits per launch.
+	Hits []uint64
+	// Searched is how many nonces, from the range start on, were tried.
+	Searched uint64
+	// Overflow: some launch found more than MaxHits valid nonces, so Hits
+	// misses some.
+	Overflow bool
+	// Stopped: the search ended early because the stop channel closed.
+	Stopped bool
+	// Elapsed is the wall time of the search.
+	Elapsed time.Duration
+}
+
+// Rate is the search rate in nonces per second.
+func (r SearchResult) Rate() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Searched) / r.Elapsed.Seconds()
+}
+
+// Dim3 is a CUDA grid or block shape.
+type Dim3 struct{ X, Y, Z int }

@@ -28,7 +28,6 @@ func HashToBig(h Hash) *big.Int {
 func CompactToBig(bits uint32) (target *big.Int, negative, overflow bool) {
 	mantissa := bits & 0x007fffff
 	exponent := uint(bits >> 24)
-	negative = bits&0x00800000 != 0 && mantissa != 0
 	if exponent <= 3 {
 		mantissa >>= 8 * (3 - exponent)
 		target = new(big.Int).SetUint64(uint64(mantissa))
@@ -36,6 +35,10 @@ func CompactToBig(bits uint32) (target *big.Int, negative, overflow bool) {
 		target = new(big.Int).SetUint64(uint64(mantissa))
 		target.Lsh(target, 8*(exponent-3))
 	}
+	// Like Bitcoin, both flags look at the mantissa after the shift: a
+	// sign bit on a value that shifts to zero is a zero target, not a
+	// negative one.
+	negative = bits&0x00800000 != 0 && mantissa != 0
 	overflow = mantissa != 0 && (exponent > 34 ||
 		(mantissa > 0xff && exponent > 33) ||
 		(mantissa > 0xffff && exponent > 32))

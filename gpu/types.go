@@ -104,3 +104,33 @@ func (r SearchResult) Rate() float64 {
 
 // Dim3 is a CUDA grid or block shape.
 type Dim3 struct{ X, Y, Z int }
+
+// FuncAttribute is a kernel attribute (the driver's CUfunction_attribute).
+type FuncAttribute int
+
+// Kernel attributes used by the package (values are the driver's).
+const (
+	FuncAttrMaxThreadsPerBlock      FuncAttribute = 0
+	FuncAttrSharedBytes             FuncAttribute = 1
+	FuncAttrConstBytes              FuncAttribute = 2
+	FuncAttrLocalBytes              FuncAttribute = 3
+	FuncAttrNumRegs                 FuncAttribute = 4
+	FuncAttrPTXVersion              FuncAttribute = 5
+	FuncAttrBinaryVersion           FuncAttribute = 6
+	FuncAttrMaxDynamicSharedBytes   FuncAttribute = 8
+	FuncAttrPreferredSharedCarveout FuncAttribute = 9
+)
+
+// norm turns zero dimensions into 1.
+func (d Dim3) norm() Dim3 {
+	if d.X == 0 {
+		d.X = 1
+	}
+	if d.Y == 0 {
+		d.Y = 1
+	}
+	if d.Z == 0 {
+		d.Z = 1
+	}
+	return d
+}

@@ -97,9 +97,19 @@ func CheckProofOfWork(h *Header, powLimit *big.Int) error {
 }
 
 // TargetBytes returns a target as 32 little-endian bytes, the form the
-// solvers compare hashes against. It assumes 0 ≤ target < 2^256.
+// solvers compare hashes against. A target outside [0, 2^256) is clamped
+// (negative or nil → 0, too large → 2^256−1) rather than panicking.
 func TargetBytes(target *big.Int) [HashSize]byte {
 	var be, le [HashSize]byte
+	switch {
+	case target == nil || target.Sign() <= 0:
+		return le
+	case target.BitLen() > 8*HashSize:
+		for i := range le {
+			le[i] = 0xff
+		}
+		return le
+	}
 	target.FillBytes(be[:])
 	for i := range be {
 		le[i] = be[HashSize-1-i]

@@ -44,6 +44,9 @@ func SignTx(tx *Tx, keys []ed25519.PrivateKey, spentValues []uint64, genesis Has
 // VerifyInput checks input i's signature against msg (SigHash of the tx)
 // and that its key hashes to the spent output's address.
 func VerifyInput(tx *Tx, i int, msg Hash, spent Address) error {
+	if i < 0 || i >= len(tx.Inputs) {
+		return ruleError(ErrBadTxInput, "tx %s: input %d out of range (%d inputs)", tx.TxID(), i, len(tx.Inputs))
+	}
 	in := &tx.Inputs[i]
 	if AddressOf(in.PubKey[:]) != spent {
 		return ruleError(ErrWrongKey, "tx %s input %d: key does not match the address of %s", tx.TxID(), i, in.PrevOut)

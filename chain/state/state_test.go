@@ -59,7 +59,7 @@ func fakeDelta(w []float32, round, worker int) []float32 {
 	target := sketch.Key{A: 1, B: 2}
 	d := make([]float32, len(w))
 	for j := range d {
-		tj := 0.05 * target.Normal(uint64(j))
+		tj := float32(0.05 * target.Normal(uint64(j))) // explicit rounding: no FMA
 		d[j] = float32(0.1*float32(tj-w[j])) + float32(1e-3*k.Normal(uint64(j)))
 	}
 	return d

@@ -26,3 +26,23 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 5m)
 lint: ## gofmt, go vet (default and cuda builds)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
+
+# --- CUDA (gpu/, kernels/): the default build and `make test` need none of this.
+NVCC ?= nvcc
+CUDA_BIN ?= bin/gradientcoin-cuda
+
+cuda-toolkit: ## install the pinned CUDA 11.8 toolkit (Debian non-free, needs root)
+	bash third_party/cuda-toolkit.sh
+
+kernels: ## rebuild kernels/*.fatbin from kernels/*.cu with nvcc 11.8 (reproducible)
+	NVCC=$(NVCC) bash kernels/build.sh
+
+build-cuda: ## build with -tags cuda: the binary (or ./gpu/... until cmd exists) and GPU test binaries in .gpu/
+	@if ls cmd/gradientcoin/*.go >/dev/null 2>&1; then \
+		echo "$(GO) build -tags cuda -o $(CUDA_BIN) ./cmd/gradientcoin"; \
+		$(GO) build -tags cuda -o $(CUDA_BIN) ./cmd/gradientcoin; \
+	else \
+		echo "$(GO) build -tags cuda ./gpu/... ./kernels/..."; \
+		$(GO) build -tags cuda ./gpu/... ./kernels/...; \
+	fi
+	bash bench/gpu.sh build

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# GPU checks and benchmarks for gpu/ (SHA-256d nonce search), in three steps:
+#
+#   here (Go + CUDA toolkit, no GPU needed):
+#     bash bench/gpu.sh build        # .gpu/*.test via go test -c -tags cuda, .gpu/COMMIT
+#                                    # (make build-cuda runs this too)
+#   on the GPU machine (no Go needed; carry .gpu):
+#     bash bench/gpu.sh run          # tests + benchmarks; logs and RESULT lines in $OUT
+#     bash bench/gpu.sh profile      # ncu of one search launch (if the goal is missed)
+#   here again:
+#     bash bench/gpu.sh record FILE  # append FILE's RESULT lines to bench/results/sha256d.txt
+#
+# run prints, and writes to $OUT/results.txt:
+#   RESULT sha256d.nonce_rate <v> GH/s vs=cpu1core ratio=<x> device=<name> commit=<sha> date=<yyyy-mm-dd>
+#   RESULT sha256d.cpu1core_rate <v> MH/s device=<cpu> commit=<sha> date=<yyyy-mm-dd>
+# and exits non-zero if any GPU test failed. OUT defaults to .gpu/out.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-run}
+GPU_DIR=.gpu
+# Packages with cuda-tagged tests; each becomes .gpu/<name>.test.
+PKGS=(./gpu)
+if ls worker/miner/*_cuda_test.go >/dev/null 2>&1 || grep -ls '^//go:build cuda' worker/miner/*_test.go >/dev/null 2>&1; then
+  PKGS+=(./worker/miner)
+fi
+
+build() {
+  mkdir -p "$GPU_DIR"
+  for p in "${PKGS[@]}"; do
+    name=$(basename "$p")
+    echo "gpu.sh: go test -c -tags cuda -o $GPU_DIR/$name.test $p"
+    go test -c -tags cuda -o "$GPU_DIR/$name.test" "$p"
+    # Only libcuda.so.1 (and libc) may be needed from outside.
+    needed=$(readelf -d "$GPU_DIR/$name.test" | awk '/NEEDED/ {gsub(/[\[\]]/, "", $NF); print $NF}' | sort | tr '\n' ' ')
+    echo "gpu.sh: $name.test needs: $needed"
+    for lib in $needed; do
+      case $lib in
+        libcuda.so.1|libc.so.6|libpthread.so.0|libdl.so.2|libm.so.6|librt.so.1) ;;
+        *) echo "gpu.sh: $name.test links $lib: only libcuda.so.1 is allowed from CUDA" >&2; exit 1 ;;
+      esac
+    done
+  done
+  commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+  if ! git diff --quiet HEAD -- gpu kernels worker/miner 2>/dev/null; then
+    commit="$commit-dirty"
+  fi
+  echo "$commit" >"$GPU_DIR/COMMIT"
+  echo "gpu.sh: built for commit $commit; now run on the GPU machine: bash bench/gpu.sh run (carry .gpu)"
+}
+
+find_libcuda() {
+  local t=$1
+  if ldd "$t" | grep -q 'libcuda.so.1 => not found'; then
+    for d in /usr/local/nvidia/lib64 /usr/local/nvidia/lib /usr/lib/x86_64-linux-gnu /usr/lib64 /usr/local/cuda/compat /usr/local/cuda/lib64/stubs; do
+      if [[ -e $d/libcuda.so.1 ]]; then
+        export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+        echo "gpu.sh: libcuda.so.1 from $d"
+        return
+      fi
+    done
+    echo "gpu.sh: libcuda.so.1 not found" >&2
+    exit 1
+  fi
+}
+
+run() {
+  local out=${OUT:-$GPU_DIR/out}
+  mkdir -p "$out"
+  [[ -f $GPU_DIR/gpu.test ]] || { echo "gpu.sh: $GPU_DIR/gpu.test missing: run 'bash bench/gpu.sh build' (or make build-cuda) first and carry .gpu" >&2; exit 1; }
+  local commit date dev cpu
+  commit=$(cat "$GPU_DIR/COMMIT" 2>/dev/null || echo unknown)
+  date=$(date -u +%Y-%m-%d)
+  find_libcuda "$GPU_DIR/gpu.test"
+  {
+    echo "commit $commit date $date"
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 || true
+    lscpu 2>/dev/null | grep -E 'Model name|^CPU\(s\)' || true
+  } | tee "$out/device.txt"
+  dev=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1 || true)
+  cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1 || true)
+
+  local failed=0
+  for t in "$GPU_DIR"/*.test; do
+    name=$(basename "$t" .test)
+    echo "== tests: $name"
+    (cd "$(dirname "$t")" && "./$(basename "$t")" -test.v -test.count=1 -test.timeout=8m) >"$out/tests-$name.log" 2>&1 || failed=1
+    grep -E '^(--- |ok|FAIL|PASS)|self-test|GH/s|latency|cuda:' "$out/tests-$name.log" || true
+  done
+  local passed nfail
+  passed=$(cat "$out"/tests-*.log | grep -c -- '^--- PASS' || true)
+  nfail=$(cat "$out"/tests-*.log | grep -c -- '^--- FAIL' || true)
+  echo "gpu tests: $passed passed, $nfail failed"
+
+  echo "== benchmarks"
+  "$GPU_DIR/gpu.test" -test.run '^$' -test.bench '^BenchmarkNonceSearchGPU$' -test.benchtime 5x -test.count 3 >"$out/bench-gpu.log" 2>&1 || failed=1
+  "$GPU_DIR/gpu.test" -test.run '^$' -test.bench '^BenchmarkNonceSearch(CPU|Reference)$' -test.benchtime 2s -test.count 3 -test.cpu 1 >"$out/bench-cpu.log" 2>&1 || failed=1
+  if [[ ${GPU_SHAPES:-0} == 1 ]]; then
+    "$GPU_DIR/gpu.test" -test.run '^$' -test.bench '^BenchmarkNonceSearchGPUShape' -test.benchtime 3x >"$out/bench-shapes.log" 2>&1 || true
+    cat "$out/bench-shapes.log"
+  fi
+  cat "$out/bench-gpu.log" "$out/bench-cpu.log" | grep -E '^Benchmark' || true
+
+  # Best of the repeated runs (GPU clocks warm up; the CPU core may share).
+  local gpu_rate cpu_rate ratio devname
+  gpu_rate=$(awk '/^BenchmarkNonceSearchGPU/ {for (i = 1; i < NF; i++) if ($(i+1) == "GH/s" && $i > m) m = $i} END {if (m) printf "%.3f", m}' "$out/bench-gpu.log")
+  cpu_rate=$(awk '/^BenchmarkNonceSearchCPU/ {for (i = 1; i < NF; i++) if ($(i+1) == "MH/s" && $i > m) m = $i} END {if (m) printf "%.3f", m}' "$out/bench-cpu.log")
+  devname=$(echo "${dev:-unknown}" | tr -s ' ' '-')
+  : >"$out/results.txt"
+  if [[ -n $gpu_rate && -n $cpu_rate ]]; then
+    ratio=$(awk -v g="$gpu_rate" -v c="$cpu_rate" 'BEGIN {printf "%.0f", g * 1000 / c}')
+    echo "RESULT sha256d.nonce_rate $gpu_rate GH/s vs=cpu1core ratio=$ratio device=$devname commit=$commit date=$date" | tee -a "$out/results.txt"
+    echo "RESULT sha256d.cpu1core_rate $cpu_rate MH/s device=$(echo "${cpu:-unknown}" | tr -s ' ' '-') commit=$commit date=$date" | tee -a "$out/results.txt"
+  else
+    echo "gpu.sh: no benchmark figures (see $out/bench-*.log)" >&2
+    failed=1
+  fi
+  exit $failed
+}
+
+profile() {
+  local out=${OUT:-$GPU_DIR/out}
+  mkdir -p "$out"
+  find_libcuda "$GPU_DIR/gpu.test"
+  # One full-size launch of the search kernel, with the sections that say
+  # where an integer-bound kernel spends its issue slots.
+  ncu --kernel-name sha256d_search --launch-skip 4 --launch-count 1 \
+    --section SpeedOfLight --section ComputeWorkloadAnalysis --section InstructionStats \
+    --section Occupancy --section LaunchStats --section SchedulerStats --section WarpStateStats \
+    "$GPU_DIR/gpu.test" -test.run '^TestSearchLong$' 2>&1 | tee "$out/ncu.txt"
+}
+
+record() {
+  local f=${1:?usage: bash bench/gpu.sh record RESULTS_FILE}
+  mkdir -p bench/results
+  grep '^RESULT sha256d\.' "$f" | tee -a bench/results/sha256d.txt
+}
+
+case $mode in
+  build) build ;;
+  run) run ;;
+  profile) profile ;;
+  record) shift; record "$@" ;;
+  *) echo "usage: bash bench/gpu.sh build|run|profile|record FILE" >&2; exit 2 ;;
+esac

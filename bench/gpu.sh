@@ -95,6 +95,11 @@ run() {
   echo "== benchmarks"
   "$GPU_DIR/gpu.test" -test.run '^$' -test.bench '^BenchmarkNonceSearchGPU$' -test.benchtime 5x -test.count 3 >"$out/bench-gpu.log" 2>&1 || failed=1
   "$GPU_DIR/gpu.test" -test.run '^$' -test.bench '^BenchmarkNonceSearch(CPU|Reference)$' -test.benchtime 2s -test.count 3 -test.cpu 1 >"$out/bench-cpu.log" 2>&1 || failed=1
+  if [[ -f $GPU_DIR/miner.test ]]; then
+    # The project's CPU solver on one thread, and the GPU through the Solver interface.
+    "$GPU_DIR/miner.test" -test.run '^$' -test.bench '^BenchmarkCPUSearch$/^threads=1$' -test.benchtime 2s -test.count 3 >>"$out/bench-cpu.log" 2>&1 || failed=1
+    "$GPU_DIR/miner.test" -test.run '^$' -test.bench '^BenchmarkGPUSearch$' -test.benchtime 3x >>"$out/bench-gpu.log" 2>&1 || failed=1
+  fi
   if [[ ${GPU_SHAPES:-0} == 1 ]]; then
     "$GPU_DIR/gpu.test" -test.run '^$' -test.bench '^BenchmarkNonceSearchGPUShape' -test.benchtime 3x >"$out/bench-shapes.log" 2>&1 || true
     cat "$out/bench-shapes.log"
@@ -103,8 +108,9 @@ run() {
 
   # Best of the repeated runs (GPU clocks warm up; the CPU core may share).
   local gpu_rate cpu_rate ratio devname
-  gpu_rate=$(awk '/^BenchmarkNonceSearchGPU/ {for (i = 1; i < NF; i++) if ($(i+1) == "GH/s" && $i > m) m = $i} END {if (m) printf "%.3f", m}' "$out/bench-gpu.log")
-  cpu_rate=$(awk '/^BenchmarkNonceSearchCPU/ {for (i = 1; i < NF; i++) if ($(i+1) == "MH/s" && $i > m) m = $i} END {if (m) printf "%.3f", m}' "$out/bench-cpu.log")
+  gpu_rate=$(awk '/^BenchmarkNonceSearchGPU(-[0-9]+)? / {for (i = 1; i < NF; i++) if ($(i+1) == "GH/s" && $i > m) m = $i} END {if (m) printf "%.3f", m}' "$out/bench-gpu.log")
+  # One CPU core: the best of our stdlib midstate loop and the miner's CPU solver on one thread.
+  cpu_rate=$(awk '/^Benchmark(NonceSearchCPU|CPUSearch\/threads=1)/ {for (i = 1; i < NF; i++) if ($(i+1) == "MH/s" && $i > m) m = $i} END {if (m) printf "%.3f", m}' "$out/bench-cpu.log")
   devname=$(echo "${dev:-unknown}" | tr -s ' ' '-')
   : >"$out/results.txt"
   if [[ -n $gpu_rate && -n $cpu_rate ]]; then

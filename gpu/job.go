@@ -27,6 +27,17 @@ func NewJob(header *[HeaderSize]byte, target [32]byte) Job {
 	return Job{Midstate: Midstate(header), Tail: TailWords(header), Target: TargetLimbs(target)}
 }
 
+// JobFromMidstate builds a Job from a midstate (the SHA-256 chaining value
+// after header bytes 0..127), the header's last 32 bytes (128..159; the
+// nonce bytes 152..159 are ignored) and a 32-byte little-endian target.
+func JobFromMidstate(midstate [8]uint32, tail [32]byte, target [32]byte) Job {
+	j := Job{Midstate: midstate, Target: TargetLimbs(target)}
+	for i := range j.Tail {
+		j.Tail[i] = binary.BigEndian.Uint32(tail[4*i:])
+	}
+	return j
+}
+
 // TargetLimbs splits a 32-byte little-endian target into the 8 limbs of
 // Job.Target.
 func TargetLimbs(target [32]byte) (t [8]uint32) {

@@ -341,3 +341,14 @@ func TestSelfTestVectors(t *testing.T) {
 		})
 	}
 }
+
+func TestJobFromMidstate(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	h := randHeader(r)
+	target := randTarget(r, 3)
+	var tail [32]byte
+	copy(tail[:], h[128:])
+	if got, want := JobFromMidstate(Midstate(h), tail, target), NewJob(h, target); got != want {
+		t.Fatalf("JobFromMidstate %+v != NewJob %+v", got, want)
+	}
+}

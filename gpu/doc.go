@@ -1,0 +1,55 @@
+// Package gpu is the project's only cgo: CUDA devices, contexts, kernel
+// modules, launches, memory, streams and events on the driver API
+// (gorgonia.org/cu plus a small shim of our own), and the launchers of the
+// kernels in package kernels. It imports only the standard library, cu and
+// kernels, and never logs: results and errors are returned.
+//
+// # Builds
+//
+// With the build tag cuda the package links libcuda.so.1 (and nothing else
+// from CUDA: no cudart, cuBLAS or NVRTC). Without it, the default build has
+// the same exported API (TestTwinAPI checks) and every device call returns
+// ErrNoCUDA; the pure-Go parts (job preparation, the kernels' references,
+// launch geometry, known-answer vectors) are the same in both builds and are
+// tested in the default build. Note that gorgonia.org/cu calls cuInit in its
+// package init and exits the process when there is no device, so a cuda
+// binary (and its test binary) only starts on a machine with a GPU.
+//
+// # Threads
+//
+// A Context is one CUDA context on one device, owned by one goroutine locked
+// to its OS thread; every driver call for it runs there (Context.Do), so a
+// Context, and everything made from it, may be used from any goroutine.
+// Calls on one Context are serialized.
+//
+// # SHA-256d nonce search
+//
+// A Job holds what a search needs from a 160-byte header: the SHA-256
+// midstate after bytes 0..127, the words W0..W5 of the third chunk (bytes
+// 128..151) and the target as little-endian limbs. NewJob builds it from an
+// encoded header and a 32-byte little-endian target. Searcher.Search tries a
+// 64-bit nonce range (wrapping at 2^64) in short launches (about
+// SearchOptions.BatchTime each, two in flight), checking a stop channel and
+// the launches' hit counters between them: a stop takes effect within about
+// two launches. A launch never crosses a multiple of 2^32 nonces, so the
+// high nonce word is fixed per launch and precomputed on the host with
+// everything else that does not depend on the nonce (precompute.go). The
+// kernel rejects a nonce after round 60 of the second hash when the most
+// significant digest limb exceeds the target's; survivors get the full
+// 256-bit comparison, so the GPU reports exactly the valid nonces.
+// SearchReference is the same search in pure Go, and it and the kernel are
+// tested against crypto/sha256. Callers must still re-check any nonce they
+// use with the chain's own proof-of-work check.
+//
+// SelfTest runs known-answer searches (vectors anchored in crypto/sha256,
+// covering the 2^32 carry, the 2^64 wrap and a target equal to a digest); a
+// device that fails it must not be used.
+//
+// # Errors
+//
+// Every error is errors.Is-able to one of: ErrNoCUDA (default build),
+// ErrNoDevice (no such ordinal), ErrDriver (a failed driver call; the
+// *DriverError names it and wraps the driver's error), ErrSelfTest (wrong
+// known answer), ErrClosed (use after Close), ErrInvalid (bad argument or
+// option), or kernels.ErrUnknownKernel (no such embedded module).
+package gpu

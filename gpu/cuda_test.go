@@ -194,29 +194,52 @@ func firstDiff(a, b []uint64) int {
 	return min(len(a), len(b))
 }
 
-// TestSearchEqualTopLimb: targets whose top limb equals hits' top limbs, so
-// the kernel's full comparison (not the early reject) decides.
+// TestSearchEqualTopLimb: targets equal to a digest in the range (and one
+// less), so a nonce whose top limb equals the target's passes the early
+// reject and the kernel's full 256-bit comparison decides.
 func TestSearchEqualTopLimb(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
 	s := newTestSearcher(t, SearchOptions{FindAll: true, MaxHits: 1 << 12})
 	const n = 1 << 16
-	for k := 0; k < 8; k++ {
+	for k := 0; k < 4; k++ {
 		h := randHeader(r)
 		start := r.Uint64()
-		// Target = the digest of some nonce in the range, so ~half the
-		// nonces sharing its top limb are valid and half not.
-		d := stdDigest(h, start+uint64(r.IntN(n)))
-		var target [32]byte
-		copy(target[:], d[:])
-		target[31], target[30] = 0, 0 // make it rare enough
-		j := NewJob(h, target)
-		want := parallelStdSearch(h, target, start, n)
-		res, err := s.Search(j, start, n, nil)
-		if err != nil {
-			t.Fatal(err)
+		digests := make([][32]byte, n)
+		for i := range digests {
+			digests[i] = stdDigest(h, start+uint64(i))
 		}
-		if !slices.Equal(res.Hits, want) {
-			t.Fatalf("case %d: GPU %#x, CPU %#x", k, res.Hits, want)
+		sorted := slices.Clone(digests)
+		slices.SortFunc(sorted, func(a, b [32]byte) int {
+			if a == b {
+				return 0
+			}
+			if leLessEq(a, b) {
+				return -1
+			}
+			return 1
+		})
+		exact := sorted[5+k] // the (6+k)-th smallest digest
+		less := exact
+		for i := 0; i < 32; i++ { // exact - 1, little-endian
+			less[i]--
+			if less[i] != 0xff {
+				break
+			}
+		}
+		for _, target := range [][32]byte{exact, less} {
+			var want []uint64
+			for i, d := range digests {
+				if leLessEq(d, target) {
+					want = append(want, start+uint64(i))
+				}
+			}
+			res, err := s.Search(NewJob(h, target), start, n, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(res.Hits, want) {
+				t.Fatalf("case %d target %x: GPU %#x, CPU %#x", k, target, res.Hits, want)
+			}
 		}
 	}
 }

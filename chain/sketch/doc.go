@@ -43,10 +43,12 @@
 //
 // CountSketch and SparseEmbedding2 differ only in their key (the family
 // is hashed into it). CountSketch with TopK > 0 de-sketches by heavy-hitter
-// recovery: est_j = float32(median_a(±y[row_a(j)])·float32(√s)) (median of an
-// even count: float32(float32(lo+hi)·0.5); sorting is a stable insertion
-// sort by <), then TopK keeps the TopK largest |est_j| (ties: lower index)
-// and zeroes the rest. The recovery is biased; workers keep an
+// recovery: est_j = float32(med·float32(√s)) where med is the median of the
+// s values ±y[row_a(j)] (the middle order statistic; for even s
+// float32(float32(lo+hi)·0.5) of the two middle ones) with a zero median
+// taken as +0, so the bits never depend on the selection algorithm; then
+// TopK keeps the TopK largest |est_j| (ties: lower index) and zeroes the
+// rest. The recovery is biased; workers keep an
 // error-feedback residual (chain/state.MakeContribution).
 //
 // # Consensus operations and their exact arithmetic

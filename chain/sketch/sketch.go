@@ -16,6 +16,8 @@ type Sketch struct {
 
 	t       int     // NNZ (sparse families), else 0
 	w       int     // table / block width m/t (CountSketch, SparseEmbedding2)
+	stride  uint64  // row offset per nonzero: w (blocked families) or 0 (SparseEmbedding1)
+	span    uint64  // rows a nonzero ranges over: w or m
 	nzScale float32 // 1/√t as float32 (sparse families)
 	sqrtT   float32 // √t as float32 (heavy-hitter recovery)
 
@@ -39,6 +41,10 @@ func New(cfg Config, d int, seed [32]byte) (*Sketch, error) {
 		s.w = cfg.Rows / cfg.NNZ
 		s.nzScale = float32(1 / math.Sqrt(float64(cfg.NNZ)))
 		s.sqrtT = float32(math.Sqrt(float64(cfg.NNZ)))
+		s.stride, s.span = uint64(s.w), uint64(s.w)
+		if cfg.Family == SparseEmbedding1 {
+			s.stride, s.span = 0, uint64(cfg.Rows)
+		}
 	case SRHT:
 		s.keyD = DeriveKey(seed, cfg, d, StreamSigns)
 		s.keyP = DeriveKey(seed, cfg, d, StreamSamples)
@@ -88,12 +94,12 @@ func (s *Sketch) Nonzero(j, a int) (row int, negative bool, ok bool) {
 	return row, negative, true
 }
 
+// nz returns the row and sign of nonzero a of column j: h = H(j·t + a),
+// row = a·w + below(h, w) (blocked families) or below(h, m)
+// (SparseEmbedding1), negative iff h is odd.
 func (s *Sketch) nz(j, a int) (int, bool) {
 	h := s.key.Hash(uint64(j)*uint64(s.t) + uint64(a))
-	if s.cfg.Family == SparseEmbedding1 {
-		return int(below(h, uint64(s.m))), h&1 == 1
-	}
-	return a*s.w + int(below(h, uint64(s.w))), h&1 == 1
+	return int(uint64(a)*s.stride + below(h, s.span)), h&1 == 1
 }
 
 // srhtNeg reports whether D_j = −1.
@@ -240,14 +246,14 @@ func (s *Sketch) sparseForward(dst, x []float32) {
 	fill := func(b int, buf []uint32) {
 		lo := b * block
 		hi := min(lo+block, s.d)
+		k, tt, stride, span := s.key, uint64(t), s.stride, s.span
+		i := 0
 		for j := lo; j < hi; j++ {
-			for a := 0; a < t; a++ {
-				row, neg := s.nz(j, a)
-				v := uint32(row) << 1
-				if neg {
-					v |= 1
-				}
-				buf[(j-lo)*t+a] = v
+			base := uint64(j) * tt
+			for a := uint64(0); a < tt; a++ {
+				h := k.Hash(base + a)
+				buf[i] = uint32(a*stride+below(h, span))<<1 | uint32(h&1)
+				i++
 			}
 		}
 	}
@@ -289,17 +295,19 @@ func (s *Sketch) Transpose(dst, y []float32) error {
 		copy(dst, y)
 	case CountSketch, SparseEmbedding1, SparseEmbedding2:
 		ParallelFor(s.d, 1<<12, func(lo, hi int) {
+			k, t, stride, span, sc := s.key, uint64(s.t), s.stride, s.span, s.nzScale
 			for j := lo; j < hi; j++ {
 				var acc float32
-				for a := 0; a < s.t; a++ {
-					row, neg := s.nz(j, a)
-					if neg {
-						acc -= y[row]
+				base := uint64(j) * t
+				for a := uint64(0); a < t; a++ {
+					h := k.Hash(base + a)
+					if v := y[a*stride+below(h, span)]; h&1 == 1 {
+						acc -= v
 					} else {
-						acc += y[row]
+						acc += v
 					}
 				}
-				dst[j] = float32(acc * s.nzScale)
+				dst[j] = float32(acc * sc)
 			}
 		})
 	case Gaussian:
@@ -386,28 +394,63 @@ func (s *Sketch) estimate(dst, y []float32) {
 	ParallelFor(s.d, 1<<12, func(lo, hi int) {
 		var vals [MaxNNZ]float32
 		t := s.t
+		k, tt, stride, span, sq := s.key, uint64(t), s.stride, s.span, s.sqrtT
 		for j := lo; j < hi; j++ {
+			base := uint64(j) * tt
 			for a := 0; a < t; a++ {
-				row, neg := s.nz(j, a)
-				v := y[row]
-				if neg {
+				h := k.Hash(base + uint64(a))
+				v := y[uint64(a)*stride+below(h, span)]
+				if h&1 == 1 {
 					v = -v
 				}
-				// Stable insertion sort by <.
-				k := a
-				for k > 0 && v < vals[k-1] {
-					vals[k] = vals[k-1]
-					k--
-				}
-				vals[k] = v
+				vals[a] = v
 			}
-			var med float32
-			if t&1 == 1 {
-				med = vals[t/2]
-			} else {
-				med = float32(float32(vals[t/2-1]+vals[t/2]) * 0.5)
+			med := median(vals[:t])
+			if med == 0 {
+				med = 0 // canonical +0: the result never depends on how ties of ±0 were ordered
 			}
-			dst[j] = float32(med * s.sqrtT)
+			dst[j] = float32(med * sq)
 		}
 	})
+}
+
+// median returns the middle order statistic of v (odd length) or
+// float32(float32(lo+hi)·0.5) of the two middle ones (even length). For
+// finite inputs the value is unique up to the sign of zero, which the
+// caller canonicalizes. v may be reordered.
+func median(v []float32) float32 {
+	switch len(v) {
+	case 1:
+		return v[0]
+	case 2:
+		return float32(float32(v[0]+v[1]) * 0.5)
+	case 3:
+		a, b, c := v[0], v[1], v[2]
+		if a > b {
+			a, b = b, a
+		}
+		// With a ≤ b the median is max(a, min(b, c)).
+		if c < b {
+			b = c
+		}
+		if a > b {
+			return a
+		}
+		return b
+	}
+	// Insertion sort by <.
+	for i := 1; i < len(v); i++ {
+		x := v[i]
+		k := i
+		for k > 0 && x < v[k-1] {
+			v[k] = v[k-1]
+			k--
+		}
+		v[k] = x
+	}
+	n := len(v)
+	if n&1 == 1 {
+		return v[n/2]
+	}
+	return float32(float32(v[n/2-1]+v[n/2]) * 0.5)
 }

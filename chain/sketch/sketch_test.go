@@ -564,3 +564,35 @@ func TestLengthErrors(t *testing.T) {
 		t.Errorf("Nonzero on srht reported ok")
 	}
 }
+
+func TestMedian(t *testing.T) {
+	k := Key{A: 5, B: 6}
+	c := uint64(0)
+	for n := 1; n <= 9; n++ {
+		for trial := 0; trial < 2000; trial++ {
+			v := make([]float32, n)
+			for i := range v {
+				c++
+				h := k.Hash(c)
+				v[i] = float32(int(h%7) - 3) // many ties, zeros
+				if h>>8&1 == 1 && v[i] == 0 {
+					v[i] = float32(math.Copysign(0, -1))
+				}
+			}
+			ref := append([]float32(nil), v...)
+			for i := 1; i < n; i++ { // plain insertion sort
+				for j := i; j > 0 && ref[j] < ref[j-1]; j-- {
+					ref[j], ref[j-1] = ref[j-1], ref[j]
+				}
+			}
+			want := ref[n/2]
+			if n%2 == 0 {
+				want = float32(float32(ref[n/2-1]+ref[n/2]) * 0.5)
+			}
+			got := median(append([]float32(nil), v...))
+			if got != want { // == treats ±0 alike; the caller canonicalizes zero
+				t.Fatalf("median(%v) = %v, want %v", v, got, want)
+			}
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"math"
+	"unsafe"
 
 	"github.com/gradientcoin/gradientcoin/chain/sketch"
 )
@@ -32,16 +33,28 @@ func Root(w []float32, chunk int) [32]byte {
 	n := len(w)
 	nl := (n + chunk - 1) / chunk
 	level := make([][32]byte, nl)
+	le := littleEndian()
 	sketch.ParallelFor(nl, max(1, (1<<16)/chunk), func(lo, hi int) {
-		buf := make([]byte, 1+4*chunk)
+		h := sha256.New()
+		var buf []byte
+		if !le {
+			buf = make([]byte, 4*chunk)
+		}
 		for i := lo; i < hi; i++ {
 			seg := w[i*chunk : min(i*chunk+chunk, n)]
-			b := buf[:1+4*len(seg)]
-			b[0] = 0x00
-			for k, v := range seg {
-				binary.LittleEndian.PutUint32(b[1+4*k:], math.Float32bits(v))
+			h.Reset()
+			h.Write([]byte{0x00})
+			if le {
+				// The in-memory bytes are the little-endian encoding.
+				h.Write(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(seg))), 4*len(seg)))
+			} else {
+				b := buf[:4*len(seg)]
+				for k, v := range seg {
+					binary.LittleEndian.PutUint32(b[4*k:], math.Float32bits(v))
+				}
+				h.Write(b)
 			}
-			level[i] = sha256.Sum256(b)
+			h.Sum(level[i][:0])
 		}
 	})
 	var buf [65]byte
@@ -70,4 +83,11 @@ func Root(w []float32, chunk int) [32]byte {
 	binary.LittleEndian.PutUint32(fin[27:], uint32(chunk))
 	copy(fin[31:], tree[:])
 	return sha256.Sum256(fin[:])
+}
+
+// littleEndian reports whether float32 values are stored little-endian in
+// memory, so that Root can hash them in place.
+func littleEndian() bool {
+	x := uint32(0x01020304)
+	return *(*byte)(unsafe.Pointer(&x)) == 0x04
 }

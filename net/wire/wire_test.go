@@ -120,7 +120,7 @@ func TestCodecRejects(t *testing.T) {
 	smallStream := streamFrame(t, 10, zstd.WithWindowSize(1<<20))       // no content size in the header
 	huge := c.Compress(nil, make([]byte, MaxFrame))                     // within MaxFrame, above a small limit
 	skippable := []byte{0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4} // skippable frame
-	lyingBomb := nettest.RLEBomb(16<<20, true) // declares 1000 bytes (below), holds 16 MiB
+	lyingBomb := nettest.RLEBomb(16<<20, true)                          // declares 1000 bytes (below), holds 16 MiB
 	binary.LittleEndian.PutUint64(lyingBomb[5:], 1000)
 	if len(nettest.RLEBomb(1<<30, false)) > CompressBound(MaxFrame) {
 		t.Fatal("test bomb larger than expected")

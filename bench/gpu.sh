@@ -12,7 +12,9 @@
 #
 # run prints, and writes to $OUT/results.txt:
 #   RESULT sha256d.nonce_rate <v> GH/s vs=cpu1core ratio=<x> device=<name> commit=<sha> date=<yyyy-mm-dd>
+#   RESULT sha256d.nonce_rate.kernel_alu|kernel_mad <v> GH/s device=... (each kernel variant)
 #   RESULT sha256d.cpu1core_rate <v> MH/s device=<cpu> commit=<sha> date=<yyyy-mm-dd>
+# GPU_SHAPES=1 adds a block-size / launch-length sweep.
 # and exits non-zero if any GPU test failed. OUT defaults to .gpu/out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -100,11 +102,12 @@ run() {
     "$GPU_DIR/miner.test" -test.run '^$' -test.bench '^BenchmarkCPUSearch$/^threads=1$' -test.benchtime 2s -test.count 3 >>"$out/bench-cpu.log" 2>&1 || failed=1
     "$GPU_DIR/miner.test" -test.run '^$' -test.bench '^BenchmarkGPUSearch$' -test.benchtime 3x >>"$out/bench-gpu.log" 2>&1 || failed=1
   fi
+  "$GPU_DIR/gpu.test" -test.run '^$' -test.bench '^BenchmarkNonceSearchGPUVariant$' -test.benchtime 5x -test.count 2 >"$out/bench-variants.log" 2>&1 || failed=1
   if [[ ${GPU_SHAPES:-0} == 1 ]]; then
     "$GPU_DIR/gpu.test" -test.run '^$' -test.bench '^BenchmarkNonceSearchGPUShape' -test.benchtime 3x >"$out/bench-shapes.log" 2>&1 || true
     cat "$out/bench-shapes.log"
   fi
-  cat "$out/bench-gpu.log" "$out/bench-cpu.log" | grep -E '^Benchmark' || true
+  cat "$out/bench-gpu.log" "$out/bench-variants.log" "$out/bench-cpu.log" | grep -E '^Benchmark|variant' || true
 
   # Best of the repeated runs (GPU clocks warm up; the CPU core may share).
   local gpu_rate cpu_rate ratio devname
@@ -116,6 +119,10 @@ run() {
   if [[ -n $gpu_rate && -n $cpu_rate ]]; then
     ratio=$(awk -v g="$gpu_rate" -v c="$cpu_rate" 'BEGIN {printf "%.0f", g * 1000 / c}')
     echo "RESULT sha256d.nonce_rate $gpu_rate GH/s vs=cpu1core ratio=$ratio device=$devname commit=$commit date=$date" | tee -a "$out/results.txt"
+    for v in alu mad; do
+      vr=$(awk -v v="variant=$v" 'index($1, v) {for (i = 1; i < NF; i++) if ($(i+1) == "GH/s" && $i > m) m = $i} END {if (m) printf "%.3f", m}' "$out/bench-variants.log")
+      [[ -n $vr ]] && echo "RESULT sha256d.nonce_rate.kernel_$v $vr GH/s device=$devname commit=$commit date=$date" | tee -a "$out/results.txt"
+    done
     echo "RESULT sha256d.cpu1core_rate $cpu_rate MH/s device=$(echo "${cpu:-unknown}" | tr -s ' ' '-') commit=$commit date=$date" | tee -a "$out/results.txt"
   else
     echo "gpu.sh: no benchmark figures (see $out/bench-*.log)" >&2
@@ -128,12 +135,15 @@ profile() {
   local out=${OUT:-$GPU_DIR/out}
   mkdir -p "$out"
   find_libcuda "$GPU_DIR/gpu.test"
-  # One full-size launch of the search kernel, with the sections that say
-  # where an integer-bound kernel spends its issue slots.
-  ncu --kernel-name sha256d_search --launch-skip 4 --launch-count 1 \
-    --section SpeedOfLight --section ComputeWorkloadAnalysis --section InstructionStats \
-    --section Occupancy --section LaunchStats --section SchedulerStats --section WarpStateStats \
-    "$GPU_DIR/gpu.test" -test.run '^TestSearchLong$' 2>&1 | tee "$out/ncu.txt"
+  # One full-size launch of each kernel variant, with the sections that say
+  # where an integer-bound kernel spends its issue slots (pipe utilization,
+  # instruction mix, stalls).
+  for k in sha256d_search sha256d_search_mad; do
+    ncu --kernel-name "$k" --launch-skip 20 --launch-count 1 \
+      --section SpeedOfLight --section ComputeWorkloadAnalysis --section InstructionStats \
+      --section Occupancy --section LaunchStats --section SchedulerStats --section WarpStateStats \
+      "$GPU_DIR/gpu.test" -test.run '^$' -test.bench '^BenchmarkNonceSearchGPUVariant$' -test.benchtime 1x 2>&1 | tee "$out/ncu-$k.txt"
+  done
 }
 
 record() {

@@ -159,8 +159,10 @@ func TestSearchMatchesCPU(t *testing.T) {
 				t.Fatalf("reference found %d, crypto/sha256 %d", len(ref), len(want))
 			}
 			for _, opts := range []SearchOptions{
-				{FindAll: true, MaxHits: 1 << 14},
-				{FindAll: true, MaxHits: 1 << 14, BlockSize: 128, BatchTime: MinBatchTime},
+				{FindAll: true, MaxHits: 1 << 14, Variant: VariantALU},
+				{FindAll: true, MaxHits: 1 << 14, Variant: VariantMAD},
+				{FindAll: true, MaxHits: 1 << 14, BlockSize: 128, BatchTime: MinBatchTime, Variant: VariantALU},
+				{FindAll: true, MaxHits: 1 << 14, BlockSize: 128, BatchTime: MinBatchTime, Variant: VariantMAD},
 			} {
 				s := newTestSearcher(t, opts)
 				s.batch = 1 << 16 // several launches even for this range
@@ -199,9 +201,9 @@ func firstDiff(a, b []uint64) int {
 // reject and the kernel's full 256-bit comparison decides.
 func TestSearchEqualTopLimb(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
-	s := newTestSearcher(t, SearchOptions{FindAll: true, MaxHits: 1 << 12})
 	const n = 1 << 16
 	for k := 0; k < 4; k++ {
+		s := newTestSearcher(t, SearchOptions{FindAll: true, MaxHits: 1 << 12, Variant: []KernelVariant{VariantALU, VariantMAD}[k%2]})
 		h := randHeader(r)
 		start := r.Uint64()
 		digests := make([][32]byte, n)
@@ -450,6 +452,24 @@ func BenchmarkNonceSearchGPU(b *testing.B) {
 	benchGPU(b, SearchOptions{FindAll: true})
 }
 
+// BenchmarkNonceSearchGPUVariant measures each kernel variant.
+func BenchmarkNonceSearchGPUVariant(b *testing.B) {
+	for _, v := range []KernelVariant{VariantALU, VariantMAD} {
+		b.Run("variant="+v.String(), func(b *testing.B) {
+			benchGPU(b, SearchOptions{FindAll: true, Variant: v})
+		})
+	}
+}
+
+// TestCalibration reports which variant VariantAuto picks.
+func TestCalibration(t *testing.T) {
+	s := newTestSearcher(t, SearchOptions{})
+	if v := s.Variant(); v != VariantALU && v != VariantMAD {
+		t.Fatalf("auto picked %v", v)
+	}
+	t.Logf("VariantAuto picked the %s kernel on %s", s.Variant(), s.Device())
+}
+
 // BenchmarkNonceSearchGPUShape sweeps block sizes and launch lengths.
 func BenchmarkNonceSearchGPUShape(b *testing.B) {
 	for _, block := range []int{64, 128, 256} {
@@ -490,4 +510,5 @@ func benchGPU(b *testing.B, opts SearchOptions) {
 		nonces += res.Searched
 	}
 	b.ReportMetric(float64(nonces)/b.Elapsed().Seconds()/1e9, "GH/s")
+	b.Logf("kernel variant %s", s.Variant())
 }

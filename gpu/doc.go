@@ -36,7 +36,10 @@
 // everything else that does not depend on the nonce (precompute.go). The
 // kernel rejects a nonce after round 60 of the second hash when the most
 // significant digest limb exceeds the target's; survivors get the full
-// 256-bit comparison, so the GPU reports exactly the valid nonces.
+// 256-bit comparison, so the GPU reports exactly the valid nonces. The
+// kernel comes in two variants (SearchOptions.Variant): additions on the
+// integer pipe or as multiply-adds on the FMA pipe; by default NewSearcher
+// times both on the device and keeps the faster.
 // SearchReference is the same search in pure Go, and it and the kernel are
 // tested against crypto/sha256. Callers must still re-check any nonce they
 // use with the chain's own proof-of-work check.

@@ -38,29 +38,36 @@ func TestKernelSourceOnHost(t *testing.T) {
 		t.Fatalf("%s: %v\n%s", cmd, err, out)
 	}
 	const block = 64
-	for _, resident := range []int{block, 4 * block, 1 << 20} {
-		for _, ka := range knownAnswers() {
-			var hits []uint64
-			start, left := ka.start, ka.count
-			for left > 0 {
-				sp := nextSpan(start, left, 3000) // several launches per vector
-				p := newPrecomp(&ka.job, sp.hi)
-				g := launchGeometry(sp.n, block, resident)
-				params := p.params(sp.lo, sp.n, g.iters, 64, 0)
-				hits = append(hits, runHost(t, bin, g, params[:])...)
-				start += uint64(sp.n)
-				left -= uint64(sp.n)
-			}
-			if !slices.Equal(hits, ka.hits) {
-				t.Fatalf("%s (resident %d): kernel source on host found %#x, want %#x", ka.name, resident, hits, ka.hits)
-			}
+	for _, variant := range []string{"alu", "mad"} {
+		for _, resident := range []int{block, 4 * block, 1 << 20} {
+			hostKnownAnswers(t, bin, variant, block, resident)
 		}
 	}
 }
 
-func runHost(t *testing.T, bin string, g geometry, params []byte) []uint64 {
+func hostKnownAnswers(t *testing.T, bin, variant string, block, resident int) {
 	t.Helper()
-	cmd := exec.Command(bin, strconv.Itoa(int(g.grid)), strconv.Itoa(int(g.block)))
+	for _, ka := range knownAnswers() {
+		var hits []uint64
+		start, left := ka.start, ka.count
+		for left > 0 {
+			sp := nextSpan(start, left, 3000) // several launches per vector
+			p := newPrecomp(&ka.job, sp.hi)
+			g := launchGeometry(sp.n, block, resident)
+			params := p.params(sp.lo, sp.n, g.iters, 64, 0)
+			hits = append(hits, runHost(t, bin, variant, g, params[:])...)
+			start += uint64(sp.n)
+			left -= uint64(sp.n)
+		}
+		if !slices.Equal(hits, ka.hits) {
+			t.Fatalf("%s (%s, resident %d): kernel source on host found %#x, want %#x", ka.name, variant, resident, hits, ka.hits)
+		}
+	}
+}
+
+func runHost(t *testing.T, bin, variant string, g geometry, params []byte) []uint64 {
+	t.Helper()
+	cmd := exec.Command(bin, strconv.Itoa(int(g.grid)), strconv.Itoa(int(g.block)), variant)
 	cmd.Stdin = bytes.NewReader([]byte(hex.EncodeToString(params)))
 	out, err := cmd.Output()
 	if err != nil {

@@ -150,6 +150,9 @@ func NewSearcher(c *Context, opts SearchOptions) (*Searcher, error) {
 // Device describes the searcher's device.
 func (s *Searcher) Device() DeviceInfo { return DeviceInfo{} }
 
+// Variant is the kernel variant the searcher uses.
+func (s *Searcher) Variant() KernelVariant { return VariantAuto }
+
 // Close frees the searcher's buffers.
 func (s *Searcher) Close() error { return ErrNoCUDA }
 

@@ -24,7 +24,7 @@ const (
 	sigma1W15  = 0x02200001 // smallSigma1(1280), checked by a test
 	sigma0W8   = 0x11002000 // smallSigma0(0x80000000), checked by a test
 	ivH7       = 0x5be0cd19
-	paramWords = 48 // u32 words before the result pointer
+	paramWords = 50 // u32 words before the result pointer
 	// paramsSize is the byte size of the kernel's parameter block.
 	paramsSize = paramWords*4 + 8
 )
@@ -175,8 +175,9 @@ func (p *precomp) try(lo uint32) (hit bool, top uint32) {
 
 // params packs the kernel's parameter block (a struct passed by value, see
 // struct Sha256dParams in kernels/sha256d.cu): the precomputed words, then
-// the launch's first low nonce word, its nonce count, nonces per thread and
-// the capacity of the hit buffer, then the hit buffer's device address.
+// the launch's first low nonce word, its nonce count, nonces per thread, the
+// capacity of the hit buffer, the constant 1 (for the MAD variant) and a pad
+// word, then the hit buffer's device address.
 func (p *precomp) params(lo, count, iters, hitCap uint32, out uint64) (b [paramsSize]byte) {
 	words := make([]uint32, 0, paramWords)
 	words = append(words, p.ms[:]...)
@@ -186,7 +187,7 @@ func (p *precomp) params(lo, count, iters, hitCap uint32, out uint64) (b [params
 	words = append(words, p.c21, p.c22, p.c23, p.c24)
 	words = append(words, p.c31[:]...)
 	words = append(words, p.target[:]...)
-	words = append(words, p.hi, lo, count, iters, hitCap)
+	words = append(words, p.hi, lo, count, iters, hitCap, 1, 0)
 	if len(words) != paramWords {
 		panic("gpu: parameter block layout out of step")
 	}

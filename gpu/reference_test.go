@@ -214,8 +214,11 @@ func TestParamsLayout(t *testing.T) {
 			t.Errorf("word at %d = %#x, want %#x", 172+4*i, le.Uint32(b[172+4*i:]), w)
 		}
 	}
-	if le.Uint64(b[192:]) != 0x1122334455667788 || len(b) != 200 {
-		t.Error("out pointer at 192, size 200")
+	if le.Uint32(b[192:]) != 1 || le.Uint32(b[196:]) != 0 {
+		t.Error("one at 192, pad at 196")
+	}
+	if le.Uint64(b[200:]) != 0x1122334455667788 || len(b) != 208 {
+		t.Error("out pointer at 200, size 208")
 	}
 	if bytes.Equal(b[32:140], make([]byte, 108)) {
 		t.Error("precomputed words missing")
@@ -302,7 +305,7 @@ func TestOptions(t *testing.T) {
 	if err != nil || o.MaxHits != DefaultMaxHits || o.BatchTime != DefaultBatchTime || o.BlockSize != DefaultBlockSize {
 		t.Fatalf("%+v %v", o, err)
 	}
-	for _, bad := range []SearchOptions{{MaxHits: -1}, {MaxHits: MaxMaxHits + 1}, {BatchTime: 1}, {BlockSize: 33}, {BlockSize: 512}} {
+	for _, bad := range []SearchOptions{{MaxHits: -1}, {MaxHits: MaxMaxHits + 1}, {BatchTime: 1}, {BlockSize: 33}, {BlockSize: 512}, {Variant: 7}} {
 		if _, err := bad.withDefaults(); err == nil {
 			t.Errorf("%+v accepted", bad)
 		}

@@ -20,7 +20,9 @@ const asyncHits = 64
 // time (Search serializes); use one Searcher per device.
 type Searcher struct {
 	c        *Context
-	fn       *Function
+	fn       *Function // the kernel variant in use
+	variant  KernelVariant
+	fns      map[KernelVariant]*Function
 	stream   *Stream
 	opts     SearchOptions
 	resident int // threads of one full wave
@@ -52,21 +54,18 @@ func NewSearcher(c *Context, opts SearchOptions) (*Searcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	fn, err := mod.Function(kernels.SHA256dSearch)
-	if err != nil {
+	s := &Searcher{c: c, opts: opts, batch: firstBatch, fns: map[KernelVariant]*Function{}}
+	for v, name := range map[KernelVariant]string{VariantALU: kernels.SHA256dSearch, VariantMAD: kernels.SHA256dSearchMAD} {
+		if s.fns[v], err = mod.Function(name); err != nil {
+			return nil, err
+		}
+	}
+	first := opts.Variant
+	if first == VariantAuto {
+		first = VariantMAD
+	}
+	if err := s.use(first); err != nil {
 		return nil, err
-	}
-	perSM, err := fn.MaxActiveBlocksPerSM(opts.BlockSize, 0)
-	if err != nil {
-		return nil, err
-	}
-	if perSM < 1 {
-		return nil, fmt.Errorf("%w: sha256d_search cannot run %d threads per block on %s", ErrInvalid, opts.BlockSize, c.info.Name)
-	}
-	s := &Searcher{
-		c: c, fn: fn, opts: opts,
-		resident: c.info.SMs * perSM * opts.BlockSize,
-		batch:    firstBatch,
 	}
 	if s.stream, err = c.NewStream(); err != nil {
 		return nil, err
@@ -95,8 +94,65 @@ func NewSearcher(c *Context, opts SearchOptions) (*Searcher, error) {
 			return nil, err
 		}
 	}
+	if opts.Variant == VariantAuto {
+		if err := s.calibrate(); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
+
+// use switches to a kernel variant and sizes launches for its occupancy.
+func (s *Searcher) use(v KernelVariant) error {
+	fn := s.fns[v]
+	perSM, err := fn.MaxActiveBlocksPerSM(s.opts.BlockSize, 0)
+	if err != nil {
+		return err
+	}
+	if perSM < 1 {
+		return fmt.Errorf("%w: %s cannot run %d threads per block on %s", ErrInvalid, fn.name, s.opts.BlockSize, s.c.info.Name)
+	}
+	s.fn, s.variant = fn, v
+	s.resident = s.c.info.SMs * perSM * s.opts.BlockSize
+	return nil
+}
+
+// calibrate times each kernel variant on a few full launches (best of
+// three, after a warm-up) and keeps the faster.
+func (s *Searcher) calibrate() error {
+	job := Job{} // zero target: every nonce runs to the early reject
+	p := newPrecomp(&job, 0)
+	sl := s.slots[0]
+	best, bestTime := VariantMAD, time.Duration(1<<62)
+	for _, v := range []KernelVariant{VariantALU, VariantMAD} {
+		if err := s.use(v); err != nil {
+			return err
+		}
+		n := uint32(min(max(uint64(s.resident)*64, 1<<20), 1<<26))
+		fastest := time.Duration(1 << 62)
+		for i := 0; i < 4; i++ {
+			if err := s.launch(sl, &p, span{lo: 0, n: n}); err != nil {
+				return err
+			}
+			_, _, gpu, err := s.collect(sl)
+			if err != nil {
+				return err
+			}
+			if i > 0 && gpu < fastest {
+				fastest = gpu
+			}
+		}
+		if fastest < bestTime {
+			best, bestTime = v, fastest
+		}
+	}
+	return s.use(best)
+}
+
+// Variant is the kernel variant the searcher uses (after calibration when
+// the options asked for VariantAuto).
+func (s *Searcher) Variant() KernelVariant { return s.variant }
 
 // Device describes the searcher's device.
 func (s *Searcher) Device() DeviceInfo { return s.c.info }
@@ -294,13 +350,22 @@ func (s *Searcher) collect(sl *slot) (hits []uint64, overflow bool, gpu time.Dur
 	return hits, count > stored, gpu, nil
 }
 
-// SelfTest runs the known-answer nonce searches on c's device: each vector
-// once with the normal launch shape and once squeezed onto a few blocks (so
-// that every thread loops over many nonces). Any difference from the known
+// SelfTest runs the known-answer nonce searches on c's device, with both
+// kernel variants: each vector once with the normal launch shape and once
+// squeezed onto a few blocks (so that every thread loops over many nonces). Any difference from the known
 // hits is an ErrSelfTest naming the device and the vector; a device that
 // fails must not be used.
 func SelfTest(c *Context) error {
-	s, err := NewSearcher(c, SearchOptions{FindAll: true})
+	for _, v := range []KernelVariant{VariantALU, VariantMAD} {
+		if err := selfTest(c, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func selfTest(c *Context, v KernelVariant) error {
+	s, err := NewSearcher(c, SearchOptions{FindAll: true, Variant: v})
 	if err != nil {
 		return err
 	}
@@ -311,11 +376,11 @@ func SelfTest(c *Context) error {
 		for _, ka := range knownAnswers() {
 			res, err := s.Search(ka.job, ka.start, ka.count, nil)
 			if err != nil {
-				return fmt.Errorf("%w: %s on %s: %w", ErrSelfTest, ka.name, c.info, err)
+				return fmt.Errorf("%w: %s (%s kernel) on %s: %w", ErrSelfTest, ka.name, v, c.info, err)
 			}
 			if !slices.Equal(res.Hits, ka.hits) || res.Searched != ka.count || res.Overflow {
-				return fmt.Errorf("%w: %s on %s (%d threads): found %#x in %d nonces, want %#x",
-					ErrSelfTest, ka.name, c.info, resident, res.Hits, res.Searched, ka.hits)
+				return fmt.Errorf("%w: %s (%s kernel) on %s (%d threads): found %#x in %d nonces, want %#x",
+					ErrSelfTest, ka.name, v, c.info, resident, res.Hits, res.Searched, ka.hits)
 			}
 		}
 	}

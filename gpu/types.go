@@ -40,6 +40,35 @@ type SearchOptions struct {
 	// FindAll searches the whole range. By default a search ends after the
 	// first launch that finds a valid nonce (with the launch queued after it).
 	FindAll bool
+	// Variant picks the kernel: VariantAuto (default) times both on the
+	// device when the Searcher is made and keeps the faster.
+	Variant KernelVariant
+}
+
+// KernelVariant is a version of the search kernel. Both compute the same
+// thing; they differ in which pipe does the additions.
+type KernelVariant int
+
+const (
+	// VariantAuto: time both variants on the device, use the faster.
+	VariantAuto KernelVariant = iota
+	// VariantALU: additions as IADD3 on the integer pipe (sha256d_search).
+	VariantALU
+	// VariantMAD: additions as IMAD on the FMA pipe (sha256d_search_mad),
+	// leaving the integer pipe to the rotates and logic ops.
+	VariantMAD
+)
+
+func (v KernelVariant) String() string {
+	switch v {
+	case VariantAuto:
+		return "auto"
+	case VariantALU:
+		return "alu"
+	case VariantMAD:
+		return "mad"
+	}
+	return fmt.Sprintf("variant(%d)", int(v))
 }
 
 // Option limits and defaults.
@@ -74,6 +103,8 @@ func (o SearchOptions) withDefaults() (SearchOptions, error) {
 		return o, invalid("BatchTime %v below %v", o.BatchTime, MinBatchTime)
 	case o.BlockSize < 32 || o.BlockSize > maxBlockSize || o.BlockSize%32 != 0:
 		return o, invalid("BlockSize %d: want a multiple of 32 in 32..%d", o.BlockSize, maxBlockSize)
+	case o.Variant < VariantAuto || o.Variant > VariantMAD:
+		return o, invalid("Variant %d", int(o.Variant))
 	}
 	return o, nil
 }

@@ -10,7 +10,9 @@
 //     is reproducible, and CI fails when a committed .fatbin differs from a
 //     fresh build of its source.
 //   - Entry points are extern "C" so that their names are stable; the name
-//     constants below are the ones the loader looks up.
+//     constants below are the ones the loader looks up. A .cu file may
+//     export variants of its kernel (same body and parameters, e.g.
+//     sha256d_search and sha256d_search_mad) for the host to choose from.
 //
 // The package is data only: no cgo, no CUDA needed to build or import it. It
 // imports nothing but the standard library.

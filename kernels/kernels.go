@@ -20,6 +20,10 @@ const (
 	// SHA256dSearch is its kernel: one parameter, struct Sha256dParams by
 	// value (layout in gpu/precompute.go).
 	SHA256dSearch = "sha256d_search"
+	// SHA256dSearchMAD is the same search with its additions done as
+	// multiply-adds (the FMA pipe instead of the integer pipe); same
+	// parameter block.
+	SHA256dSearchMAD = "sha256d_search_mad"
 )
 
 // Fatbin returns the embedded fatbin image of the named module (its .cu base

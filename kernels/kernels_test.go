@@ -51,8 +51,10 @@ func TestFatbinImages(t *testing.T) {
 		t.Fatalf("sha256d: %v", err)
 	}
 	// The entry point name must be in the image (extern "C", unmangled).
-	if !strings.Contains(string(b), SHA256dSearch) {
-		t.Errorf("sha256d.fatbin has no %s symbol", SHA256dSearch)
+	for _, entry := range []string{SHA256dSearch, SHA256dSearchMAD} {
+		if !strings.Contains(string(b), entry+"\x00") {
+			t.Errorf("sha256d.fatbin has no %s symbol", entry)
+		}
 	}
 }
 

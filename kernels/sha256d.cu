@@ -22,6 +22,12 @@
 // which the host reports as an overflow. The host clears out[0] before a
 // launch and reads it after: that count is the "found" flag it polls between
 // short launches.
+//
+// Two entry points share the one kernel body: sha256d_search does its
+// additions as plain adds (IADD3, integer pipe) and sha256d_search_mad as
+// multiply-adds by a parameter equal to 1 (IMAD, FMA pipe), which leaves the
+// integer pipe to the rotates and logic ops. The host times both and keeps
+// the faster (gpu.VariantAuto).
 
 #include <stdint.h>
 #include <stddef.h>
@@ -43,13 +49,16 @@ struct Sha256dParams {
     uint32_t count;                       // nonces in this launch (<= 2^31)
     uint32_t iters;                       // nonces per thread
     uint32_t hit_cap;                     // capacity of out[1..]
+    uint32_t one;                         // 1 (opaque to the compiler: see add)
+    uint32_t pad;
     unsigned long long *out;              // hit buffer (device memory)
 };
 
-static_assert(sizeof(Sha256dParams) == 200, "parameter block size is fixed by gpu/precompute.go");
+static_assert(sizeof(Sha256dParams) == 208, "parameter block size is fixed by gpu/precompute.go");
 static_assert(offsetof(Sha256dParams, target) == 140, "target offset");
 static_assert(offsetof(Sha256dParams, hi) == 172, "hi offset");
-static_assert(offsetof(Sha256dParams, out) == 192, "out offset");
+static_assert(offsetof(Sha256dParams, one) == 192, "one offset");
+static_assert(offsetof(Sha256dParams, out) == 200, "out offset");
 
 __device__ __forceinline__ uint32_t rotr(uint32_t x, uint32_t n) { return __funnelshift_r(x, x, n); }
 __device__ __forceinline__ uint32_t bsig0(uint32_t x) { return rotr(x, 2) ^ rotr(x, 13) ^ rotr(x, 22); }
@@ -76,18 +85,43 @@ __device__ __forceinline__ uint32_t K(const int t) {
     return k[t];
 }
 
+// add(x, y) is x + y. In the MAD variant it is mad.lo.u32 x * one + y with
+// `one` a kernel parameter equal to 1, which the compiler cannot fold: an
+// IMAD on the FMA pipe instead of an IADD3 on the integer pipe. SHA-256 is
+// bound by the integer pipe (rotates and LOP3 only run there), so moving the
+// additions can raise the rate; which variant is faster is measured on the
+// device (BenchmarkNonceSearchGPUVariant). Off the GPU (the host harness in
+// gpu/testdata) it is plain arithmetic.
+template <bool MAD>
+__device__ __forceinline__ uint32_t add(uint32_t x, uint32_t y, uint32_t one) {
+#ifdef __CUDA_ARCH__
+    if (MAD) {
+        uint32_t d;
+        asm("mad.lo.u32 %0, %1, %2, %3;" : "=r"(d) : "r"(x), "r"(one), "r"(y));
+        return d;
+    }
+#endif
+    return MAD ? x * one + y : x + y;
+}
+
+#define ADD(x, y) add<MAD>((x), (y), one)
+#define ADD3(x, y, z) ADD(ADD((x), (y)), (z))
+
 // One round; the caller's state names rotate (a..h -> h,a..g) by assignment,
 // which the compiler turns into register renaming once unrolled.
-#define ROUND(KW)                                                        \
-    do {                                                                 \
-        const uint32_t t1_ = h + bsig1(e) + ch(e, f, g) + (KW);          \
-        const uint32_t t2_ = bsig0(a) + maj(a, b, c);                    \
-        h = g; g = f; f = e; e = d + t1_; d = c; c = b; b = a; a = t1_ + t2_; \
+#define ROUND(KW)                                                              \
+    do {                                                                       \
+        const uint32_t t1_ = ADD3(ADD(h, (KW)), bsig1(e), ch(e, f, g));        \
+        const uint32_t a_ = ADD3(t1_, bsig0(a), maj(a, b, c));                 \
+        h = g; g = f; f = e; e = ADD(d, t1_); d = c; c = b; b = a; a = a_;      \
     } while (0)
 
-extern "C" __global__ void __launch_bounds__(256)
-sha256d_search(const Sha256dParams P)
+#define SCHEDULE(t) ADD(ADD3(ssig1(w[(t) - 2]), w[(t) - 7], ssig0(w[(t) - 15])), w[(t) - 16])
+
+template <bool MAD>
+__device__ __forceinline__ void search(const Sha256dParams &P)
 {
+    const uint32_t one = P.one;
     const uint32_t stride = gridDim.x * blockDim.x;
     uint32_t off = blockIdx.x * blockDim.x + threadIdx.x;
 
@@ -131,15 +165,15 @@ sha256d_search(const Sha256dParams P)
         w[30] = ssig1(w[28]) + w[23] + 0x014000AAu; // ssig0(W15 = 1280)
 #pragma unroll
         for (int t = 31; t <= 35; t++) {
-            w[t] = ssig1(w[t - 2]) + w[t - 7] + P.c31[t - 31];
+            w[t] = ADD3(ssig1(w[t - 2]), w[t - 7], P.c31[t - 31]);
         }
 #pragma unroll
         for (int t = 36; t < 64; t++) {
-            w[t] = ssig1(w[t - 2]) + w[t - 7] + ssig0(w[t - 15]) + w[t - 16];
+            w[t] = SCHEDULE(t);
         }
 #pragma unroll
         for (int t = 21; t < 64; t++) {
-            ROUND(K(t) + w[t]);
+            ROUND(ADD(K(t), w[t]));
         }
 
         // Second hash: the first digest plus padding (W8 = 0x80000000,
@@ -154,13 +188,13 @@ sha256d_search(const Sha256dParams P)
         w[15] = 256u;
 #pragma unroll
         for (int t = 16; t < 64; t++) {
-            w[t] = ssig1(w[t - 2]) + w[t - 7] + ssig0(w[t - 15]) + w[t - 16];
+            w[t] = SCHEDULE(t);
         }
         a = 0x6a09e667u; b = 0xbb67ae85u; c = 0x3c6ef372u; d = 0xa54ff53au;
         e = 0x510e527fu; f = 0x9b05688cu; g = 0x1f83d9abu; h = 0x5be0cd19u;
 #pragma unroll
         for (int t = 0; t <= 60; t++) {
-            ROUND(K(t) + w[t]);
+            ROUND(ADD(K(t), w[t]));
         }
         // The e made by round 60 ends in h after round 63: H7 = IV7 + e.
         if (bswap(0x5be0cd19u + e) > P.target[7]) {
@@ -168,7 +202,7 @@ sha256d_search(const Sha256dParams P)
         }
 #pragma unroll
         for (int t = 61; t < 64; t++) {
-            ROUND(K(t) + w[t]);
+            ROUND(ADD(K(t), w[t]));
         }
         const uint32_t hs[8] = {
             0x6a09e667u + a, 0xbb67ae85u + b, 0x3c6ef372u + c, 0xa54ff53au + d,
@@ -190,4 +224,14 @@ sha256d_search(const Sha256dParams P)
             }
         }
     }
+}
+
+extern "C" __global__ void __launch_bounds__(256) sha256d_search(const Sha256dParams P)
+{
+    search<false>(P);
+}
+
+extern "C" __global__ void __launch_bounds__(256) sha256d_search_mad(const Sha256dParams P)
+{
+    search<true>(P);
 }

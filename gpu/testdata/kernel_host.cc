@@ -5,7 +5,7 @@
 // C++ compiler and compares its hits with the known answers, so the .cu
 // source itself is checked without a GPU.
 //
-// usage: kernel_host GRID BLOCK < params.hex   (200-byte parameter block)
+// usage: kernel_host GRID BLOCK alu|mad < params.hex   (the parameter block)
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -48,10 +48,11 @@ static inline unsigned atomicAdd(unsigned *p, unsigned v) {
 #include SHA256D_CU
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        std::fprintf(stderr, "usage: %s GRID BLOCK < params.hex\n", argv[0]);
+    if (argc != 4) {
+        std::fprintf(stderr, "usage: %s GRID BLOCK alu|mad < params.hex\n", argv[0]);
         return 2;
     }
+    const bool mad = std::strcmp(argv[3], "mad") == 0;
     unsigned char raw[sizeof(Sha256dParams)];
     for (size_t i = 0; i < sizeof raw; i++) {
         unsigned v;
@@ -71,7 +72,11 @@ int main(int argc, char **argv) {
         for (unsigned t = 0; t < blockDim.x; t++) {
             blockIdx = {b, 0, 0};
             threadIdx = {t, 0, 0};
-            sha256d_search(p);
+            if (mad) {
+                sha256d_search_mad(p);
+            } else {
+                sha256d_search(p);
+            }
         }
     }
     const unsigned count = static_cast<unsigned>(out[0]);

@@ -6,8 +6,9 @@
 //     bytes already in memory. Both split the text deterministically: the
 //     first 90% is the training stream, the last 10% the validation stream.
 //   - Synthetic generates the built-in default corpus from a seed: templated
-//     problems (copy, reverse and sort short letter strings; add two numbers
-//     below 50), one per line, such as "r:abc=cba\n" or "12+7=19\n". It is
+//     problems, one per line: by default sort three letters ("s:cab=abc\n")
+//     and name the largest ("m:cab=c\n"); optionally also copy, reverse and
+//     single-digit addition ("7+5=12\n"). It is
 //     made by this project (no foreign text), learnable by a tiny model in a
 //     few hundred steps, and has a crisp metric: exact-match accuracy on the
 //     answers of the held-out problems (Corpus.ValProblems). Its split is by

@@ -200,3 +200,81 @@ func TestGPTErrors(t *testing.T) {
 		t.Errorf("huge-weights: got %v, want ErrNonFinite", err)
 	}
 }
+
+// refGPTLoss is an independent float64 forward pass of the whole model
+// built from the naive reference functions of ops_test.go.
+func refGPTLoss(cfg state.ModelConfig, w []float32, in, tg []int32, B, T int) float64 {
+	layout, _, _ := cfg.Layout()
+	p := map[string][]float64{}
+	for _, t := range layout {
+		p[t.Name] = to64(w[t.Offset : t.Offset+t.Size()])
+	}
+	C, N := cfg.Width, B*T
+	ids := make([]float64, N)
+	for i, v := range in {
+		ids[i] = float64(v)
+	}
+	x := refEmbed(p["tok_emb"], p["pos_emb"], ids, T, C)
+	a := AttnShape{B: B, T: T, H: cfg.Heads, D: C / cfg.Heads, Causal: true}
+	add := func(x, y []float64) []float64 {
+		o := make([]float64, len(x))
+		for i := range x {
+			o[i] = x[i] + y[i]
+		}
+		return o
+	}
+	for l := 0; l < cfg.Layers; l++ {
+		pre := "h." + string(rune('0'+l)) + "."
+		h := refLayerNorm(x, p[pre+"ln1.g"], p[pre+"ln1.b"], N, C)
+		qkv := refLinear(h, p[pre+"attn.qkv.w"], p[pre+"attn.qkv.b"], N, C, 3*C, false)
+		s := refScores(qkv, a)
+		pr := refSoftmax(s, B*a.H*T, T, 1/math.Sqrt(float64(a.D)), true)
+		y := refContext(pr, qkv, a)
+		y = refLinear(y, p[pre+"attn.proj.w"], p[pre+"attn.proj.b"], N, C, C, false)
+		x = add(x, y)
+		h = refLayerNorm(x, p[pre+"ln2.g"], p[pre+"ln2.b"], N, C)
+		M := cfg.MLPMult * C
+		f := refLinear(h, p[pre+"mlp.fc.w"], p[pre+"mlp.fc.b"], N, C, M, false)
+		f = refGELU(f)
+		f = refLinear(f, p[pre+"mlp.proj.w"], p[pre+"mlp.proj.b"], N, M, C, false)
+		x = add(x, f)
+	}
+	h := refLayerNorm(x, p["ln_f.g"], p["ln_f.b"], N, C)
+	logits := refLinear(h, p["tok_emb"], nil, N, C, cfg.Vocab, true)
+	t64 := make([]float64, N)
+	for i, v := range tg {
+		t64[i] = float64(v)
+	}
+	return refXent(logits, t64, N, cfg.Vocab)[0]
+}
+
+func TestGPTForwardMatchesReference(t *testing.T) {
+	cases := []struct {
+		name string
+		cfg  state.ModelConfig
+		B, T int
+	}{
+		{"tiny", tinyGPT(), 2, 5},
+		{"one-head-one-layer", state.ModelConfig{Kind: state.ModelGPT, Vocab: 7, Context: 4, Layers: 1, Width: 6, Heads: 1, MLPMult: 1, InitStd: 0.5}, 3, 4},
+		{"short-seq", state.ModelConfig{Kind: state.ModelGPT, Vocab: 20, Context: 9, Layers: 3, Width: 12, Heads: 3, MLPMult: 3, InitStd: 0.4}, 1, 7},
+	}
+	for _, c := range cases {
+		m, err := NewGPT(c.cfg, c.B, c.T, true)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		w := perturbed(t, c.cfg, 8)
+		rng := rand.New(rand.NewPCG(9, 9))
+		in := randTokens(rng, c.B*c.T, c.cfg.Vocab)
+		tg := randTokens(rng, c.B*c.T, c.cfg.Vocab)
+		got, _, err := m.Forward(w, in, tg)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		want := refGPTLoss(c.cfg, w, in, tg, c.B, c.T)
+		if math.Abs(float64(got)-want) > 1e-5*math.Max(1, math.Abs(want)) {
+			t.Errorf("%s: loss %v, float64 reference %v", c.name, got, want)
+		}
+		m.Close()
+	}
+}

@@ -33,6 +33,7 @@ build() {
     name=$(basename "$p")
     echo "gpu.sh: go test -c -tags cuda -o $GPU_DIR/$name.test $p"
     go test -c -tags cuda -o "$GPU_DIR/$name.test" "$p"
+    echo "$p" >"$GPU_DIR/$name.pkg" # run from the package directory, as go test does
     # Only libcuda.so.1 (and libc) may be needed from outside.
     needed=$(readelf -d "$GPU_DIR/$name.test" | awk '/NEEDED/ {gsub(/[\[\]]/, "", $NF); print $NF}' | sort | tr '\n' ' ')
     echo "gpu.sh: $name.test needs: $needed"
@@ -67,7 +68,9 @@ find_libcuda() {
 }
 
 run() {
-  local out=${OUT:-$GPU_DIR/out}
+  local root out=${OUT:-$GPU_DIR/out}
+  root=$(pwd)
+  [[ $out == /* ]] || out="$root/$out"
   mkdir -p "$out"
   [[ -f $GPU_DIR/gpu.test ]] || { echo "gpu.sh: $GPU_DIR/gpu.test missing: run 'bash bench/gpu.sh build' (or make build-cuda) first and carry .gpu" >&2; exit 1; }
   local commit date dev cpu
@@ -86,7 +89,8 @@ run() {
   for t in "$GPU_DIR"/*.test; do
     name=$(basename "$t" .test)
     echo "== tests: $name"
-    (cd "$(dirname "$t")" && "./$(basename "$t")" -test.v -test.count=1 -test.timeout=8m) >"$out/tests-$name.log" 2>&1 || failed=1
+    pkgdir=$(cat "$GPU_DIR/$name.pkg" 2>/dev/null || echo .)
+    (cd "$pkgdir" && "$root/$t" -test.v -test.count=1 -test.timeout=8m) >"$out/tests-$name.log" 2>&1 || failed=1
     grep -E '^(--- |ok|FAIL|PASS)|self-test|GH/s|latency|cuda:' "$out/tests-$name.log" || true
   done
   local passed nfail

@@ -37,12 +37,12 @@ cuda-toolkit: ## install the pinned CUDA 11.8 toolkit (Debian non-free, needs ro
 kernels: ## rebuild kernels/*.fatbin from kernels/*.cu with nvcc 11.8 (reproducible)
 	NVCC=$(NVCC) bash kernels/build.sh
 
-build-cuda: ## build with -tags cuda: the binary (or ./gpu/... until cmd exists) and GPU test binaries in .gpu/
+build-cuda: ## build with -tags gccuda: the binary (or ./gpu/... until cmd exists) and GPU test binaries in .gpu/
 	@if ls cmd/gradientcoin/*.go >/dev/null 2>&1; then \
-		echo "$(GO) build -tags cuda -o $(CUDA_BIN) ./cmd/gradientcoin"; \
-		$(GO) build -tags cuda -o $(CUDA_BIN) ./cmd/gradientcoin; \
+		echo "$(GO) build -tags gccuda -o $(CUDA_BIN) ./cmd/gradientcoin"; \
+		$(GO) build -tags gccuda -o $(CUDA_BIN) ./cmd/gradientcoin; \
 	else \
-		echo "$(GO) build -tags cuda ./gpu/... ./kernels/..."; \
-		$(GO) build -tags cuda ./gpu/... ./kernels/...; \
+		echo "$(GO) build -tags gccuda ./gpu/... ./kernels/..."; \
+		$(GO) build -tags gccuda ./gpu/... ./kernels/...; \
 	fi
 	bash bench/gpu.sh build

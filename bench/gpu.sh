@@ -2,7 +2,7 @@
 # GPU checks and benchmarks for gpu/ (SHA-256d nonce search), in three steps:
 #
 #   here (Go + CUDA toolkit, no GPU needed):
-#     bash bench/gpu.sh build        # .gpu/*.test via go test -c -tags cuda, .gpu/COMMIT
+#     bash bench/gpu.sh build        # .gpu/*.test via go test -c -tags gccuda, .gpu/COMMIT
 #                                    # (make build-cuda runs this too)
 #   on the GPU machine (no Go needed; carry .gpu):
 #     bash bench/gpu.sh run          # tests + benchmarks; logs and RESULT lines in $OUT
@@ -31,8 +31,8 @@ build() {
   mkdir -p "$GPU_DIR"
   for p in "${PKGS[@]}"; do
     name=$(basename "$p")
-    echo "gpu.sh: go test -c -tags cuda -o $GPU_DIR/$name.test $p"
-    go test -c -tags cuda -o "$GPU_DIR/$name.test" "$p"
+    echo "gpu.sh: go test -c -tags gccuda -o $GPU_DIR/$name.test $p"
+    go test -c -tags gccuda -o "$GPU_DIR/$name.test" "$p"
     echo "$p" >"$GPU_DIR/$name.pkg" # run from the package directory, as go test does
     # Only libcuda.so.1 (and libc) may be needed from outside.
     needed=$(readelf -d "$GPU_DIR/$name.test" | awk '/NEEDED/ {gsub(/[\[\]]/, "", $NF); print $NF}' | sort | tr '\n' ' ')

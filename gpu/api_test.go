@@ -41,7 +41,7 @@ func TestTwinAPI(t *testing.T) {
 		if expr == nil {
 			continue // shared by both builds
 		}
-		cuda := expr.Eval(func(tag string) bool { return tag == "cuda" })
+		cuda := expr.Eval(func(tag string) bool { return tag == "gccuda" })
 		noCUDA := expr.Eval(func(tag string) bool { return false })
 		if cuda == noCUDA {
 			t.Fatalf("%s: constraint %q does not split on cuda", name, expr)

@@ -1,9 +1,9 @@
-//go:build cuda
+//go:build gccuda
 
 package gpu
 
 // GPU tests: they need a CUDA device (gorgonia.org/cu exits at start-up
-// without one, so CI only compiles this file: go test -c -tags cuda). Run
+// without one, so CI only compiles this file: go test -c -tags gccuda). Run
 // them on a GPU machine with bench/gpu.sh.
 
 import (

@@ -6,12 +6,15 @@
 //
 // # Builds
 //
-// With the build tag cuda the package links libcuda.so.1 (and nothing else
+// With the build tag gccuda the package links libcuda.so.1 (and nothing else
 // from CUDA: no cudart, cuBLAS or NVRTC). Without it, the default build has
 // the same exported API (TestTwinAPI checks) and every device call returns
 // ErrNoCUDA; the pure-Go parts (job preparation, the kernels' references,
 // launch geometry, known-answer vectors) are the same in both builds and are
-// tested in the default build. Note that gorgonia.org/cu calls cuInit in its
+// tested in the default build. The tag is gccuda rather than cuda because
+// gorgonia.org/gorgonia, which the model uses, has a cuda tag of its own that
+// turns on its cuDNN + cuBLAS engine (cudnn.h at build time, libcublas and
+// libcudnn at link time). Note that gorgonia.org/cu calls cuInit in its
 // package init and exits the process when there is no device, so a cuda
 // binary (and its test binary) only starts on a machine with a GPU.
 //

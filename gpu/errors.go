@@ -8,9 +8,9 @@ import (
 // Error kinds. Every error the package returns is errors.Is-able to one of
 // these (a *DriverError is also ErrDriver).
 var (
-	// ErrNoCUDA: the binary was built without the cuda build tag; every
-	// device call fails with it. Rebuild with -tags cuda (make build-cuda).
-	ErrNoCUDA = errors.New("gpu: built without CUDA support (rebuild with -tags cuda)")
+	// ErrNoCUDA: the binary was built without the gccuda build tag; every
+	// device call fails with it. Rebuild with -tags gccuda (make build-cuda).
+	ErrNoCUDA = errors.New("gpu: built without CUDA support (rebuild with -tags gccuda)")
 	// ErrNoDevice: the CUDA driver reports no device with that ordinal.
 	ErrNoDevice = errors.New("gpu: no such CUDA device")
 	// ErrDriver: a CUDA driver call failed; the *DriverError names the call.

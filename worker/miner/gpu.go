@@ -14,7 +14,7 @@ import (
 )
 
 // GPU is a Solver on one CUDA device (package gpu's SHA-256d nonce search).
-// It exists in every build; without the cuda build tag NewGPU fails with an
+// It exists in every build; without the gccuda build tag NewGPU fails with an
 // error wrapping gpu.ErrNoCUDA, so callers fall back to the CPU solver.
 //
 // Every nonce the device reports is re-checked on the CPU with the chain's

@@ -301,11 +301,8 @@ func (s *Sketch) Transpose(dst, y []float32) error {
 				base := uint64(j) * t
 				for a := uint64(0); a < t; a++ {
 					h := k.Hash(base + a)
-					if v := y[a*stride+below(h, span)]; h&1 == 1 {
-						acc -= v
-					} else {
-						acc += v
-					}
+					// acc + (−v) is exactly acc − v (IEEE 754); flip the sign bit without a branch.
+					acc += math.Float32frombits(math.Float32bits(y[a*stride+below(h, span)]) ^ uint32(h&1)<<31)
 				}
 				dst[j] = float32(acc * sc)
 			}
@@ -392,20 +389,17 @@ func (s *Sketch) Estimate(dst, y []float32) error {
 
 func (s *Sketch) estimate(dst, y []float32) {
 	ParallelFor(s.d, 1<<12, func(lo, hi int) {
-		var vals [MaxNNZ]float32
+		var keys [MaxNNZ]int32
 		t := s.t
 		k, tt, stride, span, sq := s.key, uint64(t), s.stride, s.span, s.sqrtT
 		for j := lo; j < hi; j++ {
 			base := uint64(j) * tt
 			for a := 0; a < t; a++ {
 				h := k.Hash(base + uint64(a))
-				v := y[uint64(a)*stride+below(h, span)]
-				if h&1 == 1 {
-					v = -v
-				}
-				vals[a] = v
+				b := math.Float32bits(y[uint64(a)*stride+below(h, span)]) ^ uint32(h&1)<<31 // ±y, exact
+				keys[a] = orderKey(b)
 			}
-			med := median(vals[:t])
+			med := medianKeys(keys[:t])
 			if med == 0 {
 				med = 0 // canonical +0: the result never depends on how ties of ±0 were ordered
 			}
@@ -414,43 +408,53 @@ func (s *Sketch) estimate(dst, y []float32) {
 	})
 }
 
-// median returns the middle order statistic of v (odd length) or
-// float32(float32(lo+hi)·0.5) of the two middle ones (even length). For
-// finite inputs the value is unique up to the sign of zero, which the
-// caller canonicalizes. v may be reordered.
-func median(v []float32) float32 {
-	switch len(v) {
+// orderKey maps float32 bits to an int32 whose order is the numeric order
+// of the floats (−0 just below +0; NaNs at the ends).
+func orderKey(b uint32) int32 { return int32(b ^ uint32(int32(b)>>31)>>1) }
+
+// keyFloat inverts orderKey.
+func keyFloat(k int32) float32 { return math.Float32frombits(uint32(k) ^ uint32(k>>31)>>1) }
+
+func median3(a, b, c int32) int32 { return max(min(a, b), min(max(a, b), c)) }
+
+// medianKeys returns the median of the floats with keys k (the middle order
+// statistic, or float32(float32(lo+hi)·0.5) of the two middle ones for an
+// even count). For finite values the result equals the median under the
+// IEEE order up to the sign of a zero, which the caller canonicalizes. k
+// may be reordered.
+func medianKeys(k []int32) float32 {
+	switch len(k) {
 	case 1:
-		return v[0]
+		return keyFloat(k[0])
 	case 2:
-		return float32(float32(v[0]+v[1]) * 0.5)
+		return float32(float32(keyFloat(k[0])+keyFloat(k[1])) * 0.5)
 	case 3:
-		a, b, c := v[0], v[1], v[2]
-		if a > b {
-			a, b = b, a
-		}
-		// With a ≤ b the median is max(a, min(b, c)).
-		if c < b {
-			b = c
-		}
-		if a > b {
-			return a
-		}
-		return b
+		return keyFloat(median3(k[0], k[1], k[2]))
+	case 5:
+		a, b, c, d := k[0], k[1], k[2], k[3]
+		return keyFloat(median3(k[4], max(min(a, b), min(c, d)), min(max(a, b), max(c, d))))
 	}
-	// Insertion sort by <.
-	for i := 1; i < len(v); i++ {
-		x := v[i]
-		k := i
-		for k > 0 && x < v[k-1] {
-			v[k] = v[k-1]
-			k--
+	for i := 1; i < len(k); i++ { // insertion sort
+		x := k[i]
+		j := i
+		for j > 0 && x < k[j-1] {
+			k[j] = k[j-1]
+			j--
 		}
-		v[k] = x
+		k[j] = x
 	}
-	n := len(v)
+	n := len(k)
 	if n&1 == 1 {
-		return v[n/2]
+		return keyFloat(k[n/2])
 	}
-	return float32(float32(v[n/2-1]+v[n/2]) * 0.5)
+	return float32(float32(keyFloat(k[n/2-1])+keyFloat(k[n/2])) * 0.5)
+}
+
+// median is medianKeys over float values (for tests and reference use).
+func median(v []float32) float32 {
+	k := make([]int32, len(v))
+	for i, x := range v {
+		k[i] = orderKey(math.Float32bits(x))
+	}
+	return medianKeys(k)
 }

@@ -596,3 +596,26 @@ func TestMedian(t *testing.T) {
 		}
 	}
 }
+
+func TestOrderKey(t *testing.T) {
+	k := Key{A: 9, B: 10}
+	prev := []float32{float32(math.Inf(-1)), -math.MaxFloat32, -1, -math.SmallestNonzeroFloat32, float32(math.Copysign(0, -1)), 0, math.SmallestNonzeroFloat32, 1, math.MaxFloat32, float32(math.Inf(1))}
+	for i := 1; i < len(prev); i++ {
+		if orderKey(math.Float32bits(prev[i-1])) >= orderKey(math.Float32bits(prev[i])) {
+			t.Errorf("orderKey(%v) ≥ orderKey(%v)", prev[i-1], prev[i])
+		}
+	}
+	for i := uint64(0); i < 100000; i++ {
+		b1, b2 := uint32(k.Hash(2*i)), uint32(k.Hash(2*i+1))
+		f1, f2 := math.Float32frombits(b1), math.Float32frombits(b2)
+		if f1 != f1 || f2 != f2 {
+			continue
+		}
+		if math.Float32bits(keyFloat(orderKey(b1))) != b1 {
+			t.Fatalf("keyFloat(orderKey(%08x)) does not round-trip", b1)
+		}
+		if k1, k2 := orderKey(b1), orderKey(b2); (f1 < f2) != (k1 < k2) && !(f1 == 0 && f2 == 0) {
+			t.Fatalf("order of %v, %v differs from their keys", f1, f2)
+		}
+	}
+}

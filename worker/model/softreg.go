@@ -298,3 +298,24 @@ func (p *SoftmaxRegression) GraphLossGrad(x []float64) (float64, []float64, erro
 	}
 	return float64(*lv), append([]float64(nil), gd...), nil
 }
+
+// Split divides the problem among n workers: worker c gets the terms j
+// with j mod n == c and the L2 weight λ/n, so the workers' losses sum to
+// L exactly (Σ_c L_c = L). The parts share the matrices of p.
+func (p *SoftmaxRegression) Split(n int) ([]*SoftmaxRegression, error) {
+	if n < 1 || n > p.count {
+		return nil, fmt.Errorf("%w: cannot split %d terms among %d workers", ErrBadConfig, p.count, n)
+	}
+	parts := make([]*SoftmaxRegression, n)
+	for c := range parts {
+		q := &SoftmaxRegression{dim: p.dim, rows: p.rows, lambda: p.lambda / float64(n), planted: p.planted}
+		for j := c; j < p.count; j += n {
+			a, b := p.Data(j)
+			q.a = append(q.a, a...)
+			q.b = append(q.b, b...)
+			q.count++
+		}
+		parts[c] = q
+	}
+	return parts, nil
+}

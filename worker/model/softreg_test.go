@@ -143,3 +143,40 @@ func TestSoftmaxRegressionErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestSoftmaxRegressionSplit(t *testing.T) {
+	p, _ := NewSoftmaxRegression(srConfig(9, 3, 7, 0.3), 4)
+	rng := rand.New(rand.NewPCG(1, 1))
+	x := make([]float64, 9)
+	for i := range x {
+		x[i] = rng.NormFloat64()
+	}
+	g := make([]float64, 9)
+	want := p.LossGrad64(x, g)
+	for _, n := range []int{1, 2, 7} {
+		parts, err := p.Split(n)
+		if err != nil {
+			t.Fatalf("split %d: %v", n, err)
+		}
+		var sum float64
+		gs := make([]float64, 9)
+		for _, q := range parts {
+			gq := make([]float64, 9)
+			sum += q.LossGrad64(x, gq)
+			for i := range gs {
+				gs[i] += gq[i]
+			}
+		}
+		if math.Abs(sum-want) > 1e-12 {
+			t.Errorf("split %d: parts sum to %v, want %v", n, sum, want)
+		}
+		for i := range g {
+			if math.Abs(gs[i]-g[i]) > 1e-12 {
+				t.Errorf("split %d: gradient %d sums to %v, want %v", n, i, gs[i], g[i])
+			}
+		}
+	}
+	if _, err := p.Split(8); !errors.Is(err, ErrBadConfig) {
+		t.Errorf("split 8 of 7: %v", err)
+	}
+}

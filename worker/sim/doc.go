@@ -1,0 +1,27 @@
+// Package sim is an in-process federated simulation of GradientCoin
+// training: N workers × R rounds through the real consensus path
+// (state.MakeContribution → encoded contributions → state.Apply, with
+// chain/sketch's sketches seeded by a simulated chain of parent hashes).
+//
+// # Contract
+//
+//   - Paper mode: each round one worker, drawn with probability proportional
+//     to its hash power, trains K local steps and its sketched update is the
+//     block's only contribution (the GradientCoin paper's protocol).
+//   - Pooled mode: every worker trains and contributes; Apply de-sketches
+//     the sum and scales it by GlobalLR/n.
+//   - Every worker keeps its error-feedback residual between rounds (used by
+//     the count-sketch top-k family) and its local optimizer.
+//   - Run reports, per round, the contributors, the mean local training
+//     loss, the caller's evaluation (a loss curve), the state root and the
+//     bytes sent; two runs with the same arguments give identical roots.
+//
+// Workers run sequentially; the package is silent and never panics on bad
+// input.
+//
+// # Errors
+//
+// ErrBadConfig (invalid rules, mode, worker list or shapes), ErrCanceled
+// (the context ended the run; the partial Result is returned), and wrapped
+// errors of chain/state and worker/train.
+package sim

@@ -14,12 +14,16 @@
 // GPU solver implements the same interface in this package (gpu*.go).
 //
 // CPU: NewCPU(threads) splits each range into contiguous parts, one per
-// goroutine; each restores the stdlib SHA-256 state (crypto/sha256, with
-// its SHA-NI/AVX2 code) from the midstate with the 32-byte tail buffered,
-// patches the nonce, and finishes the hash: no allocation per nonce. A
-// self-check against chain.PowJob.Hash falls back to the pure-Go
-// compression if the stdlib state format were ever not accepted.
-// Hashes() is a live counter for hash-rate displays.
+// goroutine. Per nonce it runs the two compressions with the fastest of
+// three implementations that passes a self-check against
+// chain.PowJob.Hash (CPU.Impl names it): "sha-ni", this package's amd64
+// assembly for the SHA extensions, both hashes in one call (chosen by
+// CPUID; not built with the purego tag); "crypto/sha256", the standard
+// library's SHA-NI/AVX2 code driven from the midstate through the
+// digest's binary state (restore a state whose buffer holds the padded
+// last block less one byte, write that byte, read the state words back);
+// and "pure-go", chain.PowJob.Hash. No allocation per nonce. Hashes() is a
+// live counter for hash-rate displays.
 //
 // Miner: Mine(ctx, template) searches batches of nonces (adaptive, about
 // 250 ms each) so that statistics and the timestamp stay current; when the

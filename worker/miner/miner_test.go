@@ -37,34 +37,50 @@ func bitsFor(k uint) uint32 {
 }
 
 func TestMidHasherMatchesPowJob(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
-	for i := 0; i < 100; i++ {
-		h := randHeader(r)
-		job := chain.NewPowJob(&h)
-		m := newMidHasher(&job)
-		if m.slow {
-			t.Fatalf("case %d: stdlib midstate path not available (fell back to pure Go)", i)
-		}
-		for _, n := range []uint64{0, 1, 255, 1 << 32, math.MaxUint64, r.Uint64()} {
-			h.Nonce = n
-			want := h.BlockHash()
-			// Independent of chain: two plain SHA-256 calls.
-			first := sha256.Sum256(h.Bytes())
-			plain := chain.Hash(sha256.Sum256(first[:]))
-			if got := m.hash(n); got != want || got != plain || job.Hash(n) != want {
-				t.Fatalf("case %d nonce %d: midstate %s, block hash %s, plain %s", i, n, got, want, plain)
+	impls := []hashImpl{implPureGo, implStdlib}
+	if haveSHANI {
+		impls = append(impls, implSHANI)
+	} else {
+		t.Log("no SHA extensions here: the sha-ni path is not tested")
+	}
+	for _, impl := range impls {
+		r := rand.New(rand.NewPCG(1, 2))
+		for i := 0; i < 100; i++ {
+			h := randHeader(r)
+			job := chain.NewPowJob(&h)
+			m := newMidHasher(&job, impl)
+			if m.impl != impl {
+				t.Fatalf("%s case %d: fell back to %s", impl, i, m.impl)
+			}
+			for _, n := range []uint64{0, 1, 255, 1 << 32, math.MaxUint64, r.Uint64()} {
+				h.Nonce = n
+				want := h.BlockHash()
+				// Independent of chain: two plain SHA-256 calls.
+				first := sha256.Sum256(h.Bytes())
+				plain := chain.Hash(sha256.Sum256(first[:]))
+				if got := m.hash(n); got != want || got != plain || job.Hash(n) != want {
+					t.Fatalf("%s case %d nonce %d: midstate %s, block hash %s, plain %s", impl, i, n, got, want, plain)
+				}
 			}
 		}
+	}
+	if got, want := NewCPU(1).Impl(), bestImpl().String(); got != want {
+		t.Errorf("CPU.Impl %s, want %s", got, want)
 	}
 }
 
 func TestMidHasherNoAlloc(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under the race detector")
+	}
 	h := randHeader(rand.New(rand.NewPCG(3, 4)))
 	job := chain.NewPowJob(&h)
-	m := newMidHasher(&job)
-	n := uint64(0)
-	if a := testing.AllocsPerRun(1000, func() { n++; _ = m.hash(n) }); a != 0 {
-		t.Fatalf("%v allocations per nonce", a)
+	for _, impl := range []hashImpl{implStdlib, bestImpl()} {
+		m := newMidHasher(&job, impl)
+		n := uint64(0)
+		if a := testing.AllocsPerRun(1000, func() { n++; _ = m.hash(n) }); a != 0 {
+			t.Fatalf("%s: %v allocations per nonce", m.impl, a)
+		}
 	}
 }
 
@@ -285,7 +301,7 @@ func TestNonceOffset(t *testing.T) {
 	if got := binary.LittleEndian.Uint64(b[chain.HeaderSize-8:]); got != h.Nonce {
 		t.Fatalf("nonce at the end: %x", got)
 	}
-	if stateNonceOff != 4+32+24 {
+	if stateNonceOff != 4+32+24 || marshaledSize != 108 {
 		t.Fatal(fmt.Sprint("state nonce offset ", stateNonceOff))
 	}
 }

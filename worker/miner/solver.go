@@ -37,14 +37,16 @@ type Solver interface {
 // stop flag and updates of the hash counter.
 const checkEvery = 2048
 
-// CPU is a Solver on the processor's cores, using the header midstate and
-// crypto/sha256 (SHA-NI or AVX2 where the CPU has them): per nonce it
-// restores the hash state after the first 128 header bytes with the last
-// 32 bytes already buffered, patches the nonce, finishes the first SHA-256
-// (one compression) and hashes its digest (one more). No allocation per
-// nonce.
+// CPU is a Solver on the processor's cores. Per nonce it costs two SHA-256
+// compressions: the header's last block from the midstate, and the second
+// hash. On amd64 with the SHA extensions it runs both in one assembly call
+// (sha-ni); elsewhere it drives crypto/sha256 (with its own SHA-NI or AVX2
+// code) from the midstate through the digest's binary state; both are
+// checked against chain.PowJob.Hash before use, with the pure-Go
+// compression as the last resort (see Impl). No allocation per nonce.
 type CPU struct {
 	threads int
+	impl    hashImpl // the fastest implementation to try
 	hashes  atomic.Uint64
 }
 
@@ -54,7 +56,16 @@ func NewCPU(threads int) *CPU {
 	if threads < 1 {
 		threads = runtime.NumCPU()
 	}
-	return &CPU{threads: threads}
+	return &CPU{threads: threads, impl: bestImpl()}
+}
+
+// Impl names the SHA-256 implementation a Search uses on this machine:
+// "sha-ni" (this package's assembly for the SHA extensions),
+// "crypto/sha256" (the standard library from the midstate) or "pure-go".
+func (c *CPU) Impl() string {
+	var h chain.Header
+	j := chain.NewPowJob(&h)
+	return newMidHasher(&j, c.impl).impl.String()
 }
 
 // Threads returns the number of goroutines a Search uses.
@@ -121,7 +132,7 @@ func (c *CPU) Search(ctx context.Context, job chain.PowJob, target [32]byte, sta
 
 // searchRange is one thread's loop over n nonces from lo.
 func (c *CPU) searchRange(job *chain.PowJob, target *[32]byte, lo, n uint64, stop *atomic.Bool) (uint64, bool, uint64) {
-	m := newMidHasher(job)
+	m := newMidHasher(job, c.impl)
 	var done uint64
 	for done < n {
 		if stop.Load() {
@@ -142,73 +153,185 @@ func (c *CPU) searchRange(job *chain.PowJob, target *[32]byte, lo, n uint64, sto
 	return 0, false, done
 }
 
-// midHasher computes job.Hash(nonce) with crypto/sha256 from the
-// midstate. The stdlib digest's binary state (Go's documented,
-// versioned MarshalBinary format "sha\x03" ‖ 8 state words ‖ 64-byte
-// buffer ‖ length) is built from the job's midstate with the 32 tail bytes
-// in the buffer and length 160; per nonce the nonce bytes are patched in
-// and the state restored. If the format is ever not accepted, or the
-// result disagrees with chain.PowJob.Hash, it falls back to the pure-Go
-// PowJob.Hash.
+// hashImpl names a way of computing SHA-256d from the midstate, fastest
+// last.
+type hashImpl int
+
+const (
+	implPureGo hashImpl = iota // chain.PowJob.Hash: portable Go compression
+	implStdlib                 // crypto/sha256 (its SHA-NI/AVX2 code) through its binary state
+	implSHANI                  // this package's SHA-NI assembly, both hashes in one call
+)
+
+func (i hashImpl) String() string {
+	switch i {
+	case implSHANI:
+		return "sha-ni"
+	case implStdlib:
+		return "crypto/sha256"
+	}
+	return "pure-go"
+}
+
+// bestImpl is the fastest implementation the processor supports.
+func bestImpl() hashImpl {
+	if haveSHANI {
+		return implSHANI
+	}
+	return implStdlib
+}
+
+// midHasher computes job.Hash(nonce) from the midstate, no allocation per
+// nonce, with the fastest implementation that passes a self-check against
+// chain.PowJob.Hash:
+//
+//   - implSHANI: sha256dSHANI, two compressions with the SHA extensions
+//     (amd64 with SHA-NI).
+//   - implStdlib: crypto/sha256 through its binary state, Go's stable
+//     MarshalBinary format "sha\x03" ‖ 8 state words (BE) ‖ 64-byte buffer ‖
+//     length (BE), where the buffer holds length mod 64 pending bytes. For
+//     each of the two hashes it restores a state whose buffer holds the
+//     final, already padded block minus its last byte (63 pending), writes
+//     that byte — which runs exactly one compression — and reads the state
+//     words back with AppendBinary: they are the digest. This skips Sum's
+//     copy and padding logic.
+//   - implPureGo: chain.PowJob.Hash, if neither of the above is usable.
 type midHasher struct {
-	job   *chain.PowJob
+	job  *chain.PowJob
+	impl hashImpl
+
+	// implSHANI
+	block  [64]byte // the header's last block, padded; the nonce at 24..31
+	digest [32]byte
+
+	// implStdlib
 	d     hash.Hash
 	u     encoding.BinaryUnmarshaler
-	state [marshaledSize]byte
-	first [sha256.Size]byte
-	slow  bool
+	a     encoding.BinaryAppender
+	first [marshaledSize]byte // midstate; tail, padding and length of the header, less the last byte
+	secnd [marshaledSize]byte // IV; the first digest, padding and length, less the last byte
+	out   [marshaledSize]byte
 }
 
 const (
 	marshaledSize = 4 + 32 + 64 + 8
-	tailLen       = chain.HeaderSize - 128
-	nonceInTail   = tailLen - 8 // the nonce is the header's last 8 bytes
-	stateNonceOff = 4 + 32 + nonceInTail
+	stateWords    = 4                      // offset of the state words
+	stateBuf      = stateWords + 32        // offset of the buffer
+	tailLen       = chain.HeaderSize - 128 // header bytes in the last chunk
+	nonceInBlock  = tailLen - 8            // the nonce is the header's last 8 bytes
+	stateNonceOff = stateBuf + nonceInBlock
 )
 
-func newMidHasher(job *chain.PowJob) *midHasher {
-	m := &midHasher{job: job, d: sha256.New()}
-	u, ok := m.d.(encoding.BinaryUnmarshaler)
-	if !ok {
-		m.slow = true
-		return m
-	}
-	m.u = u
-	b := m.state[:0]
+var lastByte = []byte{0} // the last byte of both padded blocks (bit lengths 1280 and 256 end in 0x00)
+
+// appendState appends a marshaled SHA-256 state: words h, then the 64-byte
+// block msg ‖ 0x80 ‖ zeros ‖ bitLen (BE) with 63 bytes pending.
+func appendState(b []byte, h [8]uint32, msg []byte, bitLen uint64) []byte {
 	b = append(b, "sha\x03"...)
-	for _, w := range job.Mid {
+	for _, w := range h {
 		b = binary.BigEndian.AppendUint32(b, w)
 	}
-	b = append(b, job.Tail[:]...)
-	b = append(b, make([]byte, 64-tailLen)...)
-	b = binary.BigEndian.AppendUint64(b, chain.HeaderSize)
-	if len(b) != marshaledSize {
-		m.slow = true
-		return m
+	b = append(b, paddedBlock(msg, bitLen)...)
+	return binary.BigEndian.AppendUint64(b, bitLen/8/64*64+63) // length ≡ 63 (mod 64)
+}
+
+// paddedBlock returns msg ‖ 0x80 ‖ zeros ‖ bitLen (BE) as one 64-byte block.
+func paddedBlock(msg []byte, bitLen uint64) []byte {
+	var b [64]byte
+	copy(b[:], msg)
+	b[len(msg)] = 0x80
+	binary.BigEndian.PutUint64(b[56:], bitLen)
+	return b[:]
+}
+
+var sha256IV = [8]uint32{
+	0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+	0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+}
+
+// newMidHasher returns a hasher for job using the fastest implementation
+// up to best that works here.
+func newMidHasher(job *chain.PowJob, best hashImpl) *midHasher {
+	m := &midHasher{job: job}
+	copy(m.block[:], paddedBlock(job.Tail[:], chain.HeaderSize*8))
+	if d := sha256.New(); true {
+		u, ok1 := d.(encoding.BinaryUnmarshaler)
+		a, ok2 := d.(encoding.BinaryAppender)
+		if ok1 && ok2 {
+			m.d, m.u, m.a = d, u, a
+			appendState(m.first[:0], job.Mid, job.Tail[:], chain.HeaderSize*8)
+			appendState(m.secnd[:0], sha256IV, make([]byte, sha256.Size), sha256.Size*8)
+		}
 	}
-	// Self-check against the reference on two nonces.
-	for _, n := range []uint64{0, 0x0123456789abcdef} {
-		if m.fast(n) != job.Hash(n) {
-			m.slow = true
+	for impl := best; impl > implPureGo; impl-- {
+		if impl == implSHANI && !haveSHANI || impl == implStdlib && m.d == nil {
+			continue
+		}
+		m.impl = impl
+		if m.selfCheck() {
 			return m
 		}
 	}
+	m.impl = implPureGo
 	return m
 }
 
-func (m *midHasher) fast(nonce uint64) chain.Hash {
-	binary.LittleEndian.PutUint64(m.state[stateNonceOff:], nonce)
-	if err := m.u.UnmarshalBinary(m.state[:]); err != nil {
-		m.slow = true
-		return m.job.Hash(nonce)
+// selfCheck compares the current implementation with chain.PowJob.Hash.
+func (m *midHasher) selfCheck() bool {
+	for _, n := range []uint64{0, 0x0123456789abcdef, ^uint64(0)} {
+		if got, ok := m.try(n); !ok || got != m.job.Hash(n) {
+			return false
+		}
 	}
-	m.d.Sum(m.first[:0])
-	return chain.Hash(sha256.Sum256(m.first[:]))
+	return true
 }
 
-func (m *midHasher) hash(nonce uint64) chain.Hash {
-	if m.slow {
-		return m.job.Hash(nonce)
+func (m *midHasher) try(nonce uint64) (chain.Hash, bool) {
+	switch m.impl {
+	case implSHANI:
+		binary.LittleEndian.PutUint64(m.block[nonceInBlock:], nonce)
+		sha256dSHANI((*[8]uint32)(&m.job.Mid), &m.block, &m.digest)
+		return chain.Hash(m.digest), true
+	case implStdlib:
+		return m.stdlib(nonce)
 	}
-	return m.fast(nonce)
+	return m.job.Hash(nonce), true
+}
+
+// stdlib is one nonce on the crypto/sha256 path; ok is false if the
+// digest refused a state.
+func (m *midHasher) stdlib(nonce uint64) (chain.Hash, bool) {
+	binary.LittleEndian.PutUint64(m.first[stateNonceOff:], nonce)
+	if m.u.UnmarshalBinary(m.first[:]) != nil {
+		return chain.Hash{}, false
+	}
+	m.d.Write(lastByte)
+	r, err := m.a.AppendBinary(m.out[:0])
+	if err != nil || len(r) < stateBuf {
+		return chain.Hash{}, false
+	}
+	copy(m.secnd[stateBuf:stateBuf+sha256.Size], r[stateWords:stateBuf])
+	if m.u.UnmarshalBinary(m.secnd[:]) != nil {
+		return chain.Hash{}, false
+	}
+	m.d.Write(lastByte)
+	r, err = m.a.AppendBinary(m.out[:0])
+	if err != nil || len(r) < stateBuf {
+		return chain.Hash{}, false
+	}
+	return chain.Hash(r[stateWords:stateBuf]), true
+}
+
+// hash returns job.Hash(nonce).
+func (m *midHasher) hash(nonce uint64) chain.Hash {
+	if m.impl == implSHANI {
+		binary.LittleEndian.PutUint64(m.block[nonceInBlock:], nonce)
+		sha256dSHANI((*[8]uint32)(&m.job.Mid), &m.block, &m.digest)
+		return chain.Hash(m.digest)
+	}
+	if h, ok := m.try(nonce); ok {
+		return h
+	}
+	m.impl = implPureGo
+	return m.job.Hash(nonce)
 }

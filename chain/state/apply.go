@@ -107,7 +107,10 @@ type Backend interface {
 //	w'[j] := float32(w[j] + float32(coef·u[j]))
 //
 // and w is overwritten with w' only if every w'[j] is finite. On any error w
-// is unchanged. An empty list changes nothing.
+// is unchanged. An empty list changes nothing. Apply runs every check of
+// CheckContribution itself (signatures are verified in parallel), so a
+// caller that already ran CheckContribution pays for the checks twice but
+// stays correct. Apply allocates d + m floats of scratch.
 func Apply(r Rules, w []float32, parent [32]byte, contributions [][]byte) error {
 	return ApplyWith(nil, r, w, parent, contributions)
 }

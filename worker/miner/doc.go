@@ -17,8 +17,9 @@
 // goroutine. Per nonce it runs the two compressions with the fastest of
 // three implementations that passes a self-check against
 // chain.PowJob.Hash (CPU.Impl names it): "sha-ni", this package's amd64
-// assembly for the SHA extensions, both hashes in one call (chosen by
-// CPUID; not built with the purego tag); "crypto/sha256", the standard
+// assembly for the SHA extensions, both hashes of two nonces in one call,
+// interleaved because the rounds are latency-bound (chosen by CPUID; not
+// built with the purego tag); "crypto/sha256", the standard
 // library's SHA-NI/AVX2 code driven from the midstate through the
 // digest's binary state (restore a state whose buffer holds the padded
 // last block less one byte, write that byte, read the state words back);

@@ -61,6 +61,10 @@ func TestMidHasherMatchesPowJob(t *testing.T) {
 				if got := m.hash(n); got != want || got != plain || job.Hash(n) != want {
 					t.Fatalf("%s case %d nonce %d: midstate %s, block hash %s, plain %s", impl, i, n, got, want, plain)
 				}
+				a, b := m.hash2(n)
+				if a != want || b != job.Hash(n+1) {
+					t.Fatalf("%s case %d nonces %d, %d+1: pair %s %s", impl, i, n, n, a, b)
+				}
 			}
 		}
 	}

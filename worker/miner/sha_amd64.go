@@ -10,6 +10,13 @@ package miner
 //go:noescape
 func sha256dSHANI(mid *[8]uint32, block *[64]byte, out *[32]byte)
 
+// sha256dSHANIx2 is sha256dSHANI on two last blocks at once (blocks[0:64]
+// and blocks[64:128], digests to out[0:32] and out[32:64]); mid is the
+// midstate in the lane order of the SHA extensions (see shaniOrder).
+//
+//go:noescape
+func sha256dSHANIx2(mid *[8]uint32, blocks *[128]byte, out *[64]byte)
+
 // cpuid executes CPUID with the given EAX and ECX.
 func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
 

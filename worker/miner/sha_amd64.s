@@ -124,6 +124,158 @@ TEXT ·sha256dSHANI(SB), NOSPLIT, $0-24
 	MOVOU X2, 16(CX)
 	RET
 
+// Two independent nonces at once: the rounds are latency-bound, so a
+// second, interleaved chain of SHA256RNDS2 nearly doubles throughput.
+// Stream A: X1/X2 state, X3..X6 schedule, X7 scratch; stream B: X9/X10
+// state, X11..X14 schedule, X15 scratch. X0 serves both in turn.
+#define RND4S(m, k, abef, cdgh) \
+	MOVOU k(DX), X0; \
+	PADDD m, X0; \
+	SHA256RNDS2 X0, abef, cdgh; \
+	PSHUFD $0x0e, X0, X0; \
+	SHA256RNDS2 X0, cdgh, abef
+
+#define SCHEDS(w4, w3, w2, w1, tmp) \
+	SHA256MSG1 w3, w4; \
+	MOVOU w1, tmp; \
+	PALIGNR $4, w2, tmp; \
+	PADDD tmp, w4; \
+	SHA256MSG2 w1, w4
+
+#define STATE_OUTS(lo, hi, tmp) \
+	PSHUFD $0x1b, lo, lo; \
+	PSHUFD $0xb1, hi, hi; \
+	MOVOU lo, tmp; \
+	PBLENDW $0xf0, hi, lo; \
+	PALIGNR $8, tmp, hi
+
+#define COMPRESS2 \
+	RND4S(X3, 0, X1, X2); \
+	RND4S(X11, 0, X9, X10); \
+	RND4S(X4, 16, X1, X2); \
+	RND4S(X12, 16, X9, X10); \
+	RND4S(X5, 32, X1, X2); \
+	RND4S(X13, 32, X9, X10); \
+	RND4S(X6, 48, X1, X2); \
+	RND4S(X14, 48, X9, X10); \
+	SCHEDS(X3, X4, X5, X6, X7); \
+	SCHEDS(X11, X12, X13, X14, X15); \
+	RND4S(X3, 64, X1, X2); \
+	RND4S(X11, 64, X9, X10); \
+	SCHEDS(X4, X5, X6, X3, X7); \
+	SCHEDS(X12, X13, X14, X11, X15); \
+	RND4S(X4, 80, X1, X2); \
+	RND4S(X12, 80, X9, X10); \
+	SCHEDS(X5, X6, X3, X4, X7); \
+	SCHEDS(X13, X14, X11, X12, X15); \
+	RND4S(X5, 96, X1, X2); \
+	RND4S(X13, 96, X9, X10); \
+	SCHEDS(X6, X3, X4, X5, X7); \
+	SCHEDS(X14, X11, X12, X13, X15); \
+	RND4S(X6, 112, X1, X2); \
+	RND4S(X14, 112, X9, X10); \
+	SCHEDS(X3, X4, X5, X6, X7); \
+	SCHEDS(X11, X12, X13, X14, X15); \
+	RND4S(X3, 128, X1, X2); \
+	RND4S(X11, 128, X9, X10); \
+	SCHEDS(X4, X5, X6, X3, X7); \
+	SCHEDS(X12, X13, X14, X11, X15); \
+	RND4S(X4, 144, X1, X2); \
+	RND4S(X12, 144, X9, X10); \
+	SCHEDS(X5, X6, X3, X4, X7); \
+	SCHEDS(X13, X14, X11, X12, X15); \
+	RND4S(X5, 160, X1, X2); \
+	RND4S(X13, 160, X9, X10); \
+	SCHEDS(X6, X3, X4, X5, X7); \
+	SCHEDS(X14, X11, X12, X13, X15); \
+	RND4S(X6, 176, X1, X2); \
+	RND4S(X14, 176, X9, X10); \
+	SCHEDS(X3, X4, X5, X6, X7); \
+	SCHEDS(X11, X12, X13, X14, X15); \
+	RND4S(X3, 192, X1, X2); \
+	RND4S(X11, 192, X9, X10); \
+	SCHEDS(X4, X5, X6, X3, X7); \
+	SCHEDS(X12, X13, X14, X11, X15); \
+	RND4S(X4, 208, X1, X2); \
+	RND4S(X12, 208, X9, X10); \
+	SCHEDS(X5, X6, X3, X4, X7); \
+	SCHEDS(X13, X14, X11, X12, X15); \
+	RND4S(X5, 224, X1, X2); \
+	RND4S(X13, 224, X9, X10); \
+	SCHEDS(X6, X3, X4, X5, X7); \
+	SCHEDS(X14, X11, X12, X13, X15); \
+	RND4S(X6, 240, X1, X2); \
+	RND4S(X14, 240, X9, X10)
+
+// func sha256dSHANIx2(mid *[8]uint32, blocks *[128]byte, out *[64]byte)
+// mid is the midstate in SHA256RNDS2 order: ABEF = [f e b a], then
+// CDGH = [h g d c] (lane 0 first); blocks are two padded last blocks.
+TEXT ·sha256dSHANIx2(SB), NOSPLIT, $0-24
+	MOVQ mid+0(FP), AX
+	MOVQ blocks+8(FP), BX
+	MOVQ out+16(FP), CX
+	LEAQ shaniK<>(SB), DX
+	MOVOU shaniBswap<>(SB), X8
+	MOVOU 0(AX), X1
+	MOVOU 16(AX), X2
+	MOVOU X1, X9
+	MOVOU X2, X10
+	MOVOU 0(BX), X3
+	PSHUFB X8, X3
+	MOVOU 64(BX), X11
+	PSHUFB X8, X11
+	MOVOU 16(BX), X4
+	PSHUFB X8, X4
+	MOVOU 80(BX), X12
+	PSHUFB X8, X12
+	MOVOU 32(BX), X5
+	PSHUFB X8, X5
+	MOVOU 96(BX), X13
+	PSHUFB X8, X13
+	MOVOU 48(BX), X6
+	PSHUFB X8, X6
+	MOVOU 112(BX), X14
+	PSHUFB X8, X14
+	COMPRESS2
+	MOVOU 0(AX), X7
+	MOVOU 16(AX), X15
+	PADDD X7, X1
+	PADDD X15, X2
+	PADDD X7, X9
+	PADDD X15, X10
+	STATE_OUTS(X1, X2, X7)
+	STATE_OUTS(X9, X10, X15)
+	MOVOU X1, X3
+	MOVOU X2, X4
+	MOVOU X9, X11
+	MOVOU X10, X12
+	MOVOU shaniPad<>+0(SB), X5
+	MOVOU shaniPad<>+16(SB), X6
+	MOVOU X5, X13
+	MOVOU X6, X14
+	MOVOU shaniIV<>+0(SB), X1
+	MOVOU shaniIV<>+16(SB), X2
+	MOVOU X1, X9
+	MOVOU X2, X10
+	COMPRESS2
+	MOVOU shaniIV<>+0(SB), X7
+	MOVOU shaniIV<>+16(SB), X15
+	PADDD X7, X1
+	PADDD X15, X2
+	PADDD X7, X9
+	PADDD X15, X10
+	STATE_OUTS(X1, X2, X7)
+	STATE_OUTS(X9, X10, X15)
+	PSHUFB X8, X1
+	PSHUFB X8, X2
+	PSHUFB X8, X9
+	PSHUFB X8, X10
+	MOVOU X1, 0(CX)
+	MOVOU X2, 16(CX)
+	MOVOU X9, 32(CX)
+	MOVOU X10, 48(CX)
+	RET
+
 // func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
 TEXT ·cpuid(SB), NOSPLIT, $0-24
 	MOVL eaxArg+0(FP), AX

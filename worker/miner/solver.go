@@ -39,8 +39,8 @@ const checkEvery = 2048
 
 // CPU is a Solver on the processor's cores. Per nonce it costs two SHA-256
 // compressions: the header's last block from the midstate, and the second
-// hash. On amd64 with the SHA extensions it runs both in one assembly call
-// (sha-ni); elsewhere it drives crypto/sha256 (with its own SHA-NI or AVX2
+// hash. On amd64 with the SHA extensions it runs both, for two nonces
+// interleaved, in one assembly call (sha-ni); elsewhere it drives crypto/sha256 (with its own SHA-NI or AVX2
 // code) from the midstate through the digest's binary state; both are
 // checked against chain.PowJob.Hash before use, with the pure-Go
 // compression as the last resort (see Impl). No allocation per nonce.
@@ -139,12 +139,20 @@ func (c *CPU) searchRange(job *chain.PowJob, target *[32]byte, lo, n uint64, sto
 			break
 		}
 		chunk := min(n-done, checkEvery)
-		for i := uint64(0); i < chunk; i++ {
+		i := uint64(0)
+		for ; i+1 < chunk; i += 2 { // two nonces per step (interleaved on SHA-NI)
 			nonce := lo + done + i
-			if h := m.hash(nonce); chain.HashMeetsTarget(h, target) {
-				got := done + i + 1
-				c.hashes.Add(got - done)
-				return nonce, true, got
+			h0, h1 := m.hash2(nonce)
+			if chain.HashMeetsTarget(h0, target) {
+				return c.found(nonce, done+i+1, done)
+			}
+			if chain.HashMeetsTarget(h1, target) {
+				return c.found(nonce+1, done+i+2, done)
+			}
+		}
+		if i < chunk {
+			if nonce := lo + done + i; chain.HashMeetsTarget(m.hash(nonce), target) {
+				return c.found(nonce, done+i+1, done)
 			}
 		}
 		done += chunk
@@ -160,7 +168,7 @@ type hashImpl int
 const (
 	implPureGo hashImpl = iota // chain.PowJob.Hash: portable Go compression
 	implStdlib                 // crypto/sha256 (its SHA-NI/AVX2 code) through its binary state
-	implSHANI                  // this package's SHA-NI assembly, both hashes in one call
+	implSHANI                  // this package's SHA-NI assembly, both hashes (of two nonces) in one call
 )
 
 func (i hashImpl) String() string {
@@ -181,12 +189,19 @@ func bestImpl() hashImpl {
 	return implStdlib
 }
 
+// found accounts for the hashes of a thread that found nonce after got
+// nonces, done of which were already counted.
+func (c *CPU) found(nonce, got, done uint64) (uint64, bool, uint64) {
+	c.hashes.Add(got - done)
+	return nonce, true, got
+}
+
 // midHasher computes job.Hash(nonce) from the midstate, no allocation per
 // nonce, with the fastest implementation that passes a self-check against
 // chain.PowJob.Hash:
 //
-//   - implSHANI: sha256dSHANI, two compressions with the SHA extensions
-//     (amd64 with SHA-NI).
+//   - implSHANI: sha256dSHANI / sha256dSHANIx2, the compressions with the
+//     SHA extensions (amd64 with SHA-NI), two nonces per call in hash2.
 //   - implStdlib: crypto/sha256 through its binary state, Go's stable
 //     MarshalBinary format "sha\x03" ‖ 8 state words (BE) ‖ 64-byte buffer ‖
 //     length (BE), where the buffer holds length mod 64 pending bytes. For
@@ -201,8 +216,11 @@ type midHasher struct {
 	impl hashImpl
 
 	// implSHANI
-	block  [64]byte // the header's last block, padded; the nonce at 24..31
-	digest [32]byte
+	block   [64]byte  // the header's last block, padded; the nonce at 24..31
+	digest  [32]byte  //
+	midX    [8]uint32 // the midstate in SHA-extension lane order
+	blocks  [128]byte // two copies of block, for two nonces at once
+	digests [64]byte
 
 	// implStdlib
 	d     hash.Hash
@@ -252,8 +270,10 @@ var sha256IV = [8]uint32{
 // newMidHasher returns a hasher for job using the fastest implementation
 // up to best that works here.
 func newMidHasher(job *chain.PowJob, best hashImpl) *midHasher {
-	m := &midHasher{job: job}
+	m := &midHasher{job: job, midX: shaniOrder(job.Mid)}
 	copy(m.block[:], paddedBlock(job.Tail[:], chain.HeaderSize*8))
+	copy(m.blocks[:64], m.block[:])
+	copy(m.blocks[64:], m.block[:])
 	if d := sha256.New(); true {
 		u, ok1 := d.(encoding.BinaryUnmarshaler)
 		a, ok2 := d.(encoding.BinaryAppender)
@@ -276,14 +296,38 @@ func newMidHasher(job *chain.PowJob, best hashImpl) *midHasher {
 	return m
 }
 
-// selfCheck compares the current implementation with chain.PowJob.Hash.
+// shaniOrder returns state words a..h as [f e b a h g d c]: the ABEF and
+// CDGH registers of the SHA extensions, lane 0 first.
+func shaniOrder(s chain.Midstate) [8]uint32 {
+	return [8]uint32{s[5], s[4], s[1], s[0], s[7], s[6], s[3], s[2]}
+}
+
+// selfCheck compares the current implementation, one nonce and two at a
+// time, with chain.PowJob.Hash.
 func (m *midHasher) selfCheck() bool {
 	for _, n := range []uint64{0, 0x0123456789abcdef, ^uint64(0)} {
 		if got, ok := m.try(n); !ok || got != m.job.Hash(n) {
 			return false
 		}
+		if m.impl == implSHANI {
+			a, b := m.hash2(n)
+			if a != m.job.Hash(n) || b != m.job.Hash(n+1) {
+				return false
+			}
+		}
 	}
 	return true
+}
+
+// hash2 returns job.Hash(nonce) and job.Hash(nonce+1).
+func (m *midHasher) hash2(nonce uint64) (chain.Hash, chain.Hash) {
+	if m.impl != implSHANI {
+		return m.hash(nonce), m.hash(nonce + 1)
+	}
+	binary.LittleEndian.PutUint64(m.blocks[nonceInBlock:], nonce)
+	binary.LittleEndian.PutUint64(m.blocks[64+nonceInBlock:], nonce+1)
+	sha256dSHANIx2(&m.midX, &m.blocks, &m.digests)
+	return chain.Hash(m.digests[:32]), chain.Hash(m.digests[32:])
 }
 
 func (m *midHasher) try(nonce uint64) (chain.Hash, bool) {

@@ -40,10 +40,11 @@ const checkEvery = 2048
 // CPU is a Solver on the processor's cores. Per nonce it costs two SHA-256
 // compressions: the header's last block from the midstate, and the second
 // hash. On amd64 with the SHA extensions it runs both, for two nonces
-// interleaved, in one assembly call (sha-ni); elsewhere it drives crypto/sha256 (with its own SHA-NI or AVX2
-// code) from the midstate through the digest's binary state; both are
-// checked against chain.PowJob.Hash before use, with the pure-Go
-// compression as the last resort (see Impl). No allocation per nonce.
+// interleaved, in one assembly call (sha-ni); elsewhere it drives
+// crypto/sha256 (with its own SHA-NI or AVX2 code) from the midstate
+// through the digest's binary state; both are checked against
+// chain.PowJob.Hash before use, with the pure-Go compression as the last
+// resort (see Impl). No allocation per nonce.
 type CPU struct {
 	threads int
 	impl    hashImpl // the fastest implementation to try

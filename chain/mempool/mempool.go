@@ -1,0 +1,485 @@
+package mempool
+
+import (
+	"fmt"
+	"math/bits"
+	"slices"
+	"sync"
+
+	"github.com/gradientcoin/gradientcoin/chain"
+)
+
+// Defaults.
+const (
+	DefaultMinFeeRate = 1        // atoms per byte
+	DefaultMaxBytes   = 32 << 20 // serialized bytes of all pool transactions
+)
+
+// Chain is what the pool needs from the block chain (*chain.BlockChain
+// implements it): the parameters, the tip, and UTXO lookups at the tip.
+type Chain interface {
+	Params() *chain.Params
+	Tip() chain.ChainTip
+	chain.UtxoFetcher
+}
+
+// Config configures a Pool.
+type Config struct {
+	Chain Chain
+	// MinFeeRate is the lowest fee rate (atoms per serialized byte) a
+	// transaction needs to enter (0: DefaultMinFeeRate).
+	MinFeeRate uint64
+	// MaxBytes bounds the serialized size of all pool transactions
+	// (0: DefaultMaxBytes).
+	MaxBytes int
+}
+
+// TxDesc describes a pool transaction.
+type TxDesc struct {
+	Tx   *chain.Tx
+	ID   chain.Hash
+	Fee  uint64
+	Size int
+	seq  uint64
+	// parents are the in-pool transactions whose outputs this one spends.
+	parents []chain.Hash
+}
+
+// FeeRate returns the fee per byte, rounded down.
+func (d *TxDesc) FeeRate() uint64 { return d.Fee / uint64(max(d.Size, 1)) }
+
+// Pool holds valid unconfirmed transactions. It is safe for concurrent use.
+type Pool struct {
+	cfg Config
+
+	mu     sync.Mutex
+	txs    map[chain.Hash]*TxDesc
+	spends map[chain.OutPoint]chain.Hash // outpoint → in-pool spender
+	kids   map[chain.Hash][]chain.Hash   // txid → in-pool children
+	bytes  int
+	seq    uint64
+}
+
+// New returns an empty pool.
+func New(cfg Config) *Pool {
+	if cfg.MinFeeRate == 0 {
+		cfg.MinFeeRate = DefaultMinFeeRate
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = DefaultMaxBytes
+	}
+	return &Pool{
+		cfg:    cfg,
+		txs:    make(map[chain.Hash]*TxDesc),
+		spends: make(map[chain.OutPoint]chain.Hash),
+		kids:   make(map[chain.Hash][]chain.Hash),
+	}
+}
+
+func ruleErr(kind chain.ErrorKind, format string, a ...any) error {
+	return chain.RuleError{Err: kind, Description: "mempool: " + sprintf(format, a...)}
+}
+
+// Add validates tx against the tip's UTXO set plus the pool's own outputs
+// (chains of unconfirmed transactions are allowed) and adds it. Rejections
+// are chain.RuleErrors: ErrCoinbaseNotInMempool, ErrAlreadyHave,
+// ErrDoubleSpend (an input already spent by a pool tx), ErrInsufficientFee
+// (below MinFeeRate), ErrMempoolFull (no room, and nothing with a lower fee
+// rate to evict), or any consensus kind from CheckTxSanity,
+// CheckTxInputs and CheckTxSignatures.
+func (p *Pool) Add(tx *chain.Tx) (*TxDesc, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.add(tx)
+}
+
+func (p *Pool) add(tx *chain.Tx) (*TxDesc, error) {
+	params := p.cfg.Chain.Params()
+	if tx == nil {
+		return nil, ruleErr(chain.ErrNoTxInputs, "nil transaction")
+	}
+	if tx.IsCoinbase() {
+		return nil, ruleErr(chain.ErrCoinbaseNotInMempool, "tx %s is a coinbase", tx.TxID())
+	}
+	id := tx.TxID()
+	if _, ok := p.txs[id]; ok {
+		return nil, ruleErr(chain.ErrAlreadyHave, "tx %s already in the pool", id)
+	}
+	if err := chain.CheckTxSanity(params, tx); err != nil {
+		return nil, err
+	}
+	var parents []chain.Hash
+	for i := range tx.Inputs {
+		op := tx.Inputs[i].PrevOut
+		if other, ok := p.spends[op]; ok {
+			return nil, ruleErr(chain.ErrDoubleSpend, "tx %s input %d: %s already spent by pool tx %s", id, i, op, other)
+		}
+		if _, ok := p.txs[op.TxID]; ok && !slices.Contains(parents, op.TxID) {
+			parents = append(parents, op.TxID)
+		}
+	}
+	tip := p.cfg.Chain.Tip()
+	view := chain.NewUtxoView(&poolFetcher{p: p, chain: p.cfg.Chain, height: tip.Height + 1})
+	fee, spent, err := chain.CheckTxInputs(params, tx, view, tip.Height+1)
+	if err != nil {
+		return nil, err
+	}
+	if err := chain.CheckTxSignatures(tx, spent, params.GenesisHash); err != nil {
+		return nil, err
+	}
+	size := tx.SerializeSize()
+	if hi, lo := bits.Mul64(p.cfg.MinFeeRate, uint64(size)); hi != 0 || fee < lo {
+		return nil, ruleErr(chain.ErrInsufficientFee, "tx %s: fee %d for %d bytes, below %d atoms/byte", id, fee, size, p.cfg.MinFeeRate)
+	}
+	d := &TxDesc{Tx: tx, ID: id, Fee: fee, Size: size, parents: parents}
+	if p.bytes+size > p.cfg.MaxBytes {
+		evict, ok := p.evictionSet(d)
+		if !ok {
+			return nil, ruleErr(chain.ErrMempoolFull, "tx %s: pool full (%d of %d bytes) and no lower fee rate to evict", id, p.bytes, p.cfg.MaxBytes)
+		}
+		for _, e := range evict {
+			p.removeOne(e)
+		}
+	}
+	p.seq++
+	d.seq = p.seq
+	p.txs[id] = d
+	p.bytes += size
+	for i := range tx.Inputs {
+		p.spends[tx.Inputs[i].PrevOut] = id
+	}
+	for _, par := range parents {
+		p.kids[par] = append(p.kids[par], id)
+	}
+	return d, nil
+}
+
+// lowerRate reports a.Fee/a.Size < b.Fee/b.Size, exactly.
+func lowerRate(a, b *TxDesc) bool {
+	h1, l1 := bits.Mul64(a.Fee, uint64(b.Size))
+	h2, l2 := bits.Mul64(b.Fee, uint64(a.Size))
+	return h1 < h2 || (h1 == h2 && l1 < l2)
+}
+
+// evictionSet picks the lowest fee-rate transactions (with their in-pool
+// descendants) that free enough room for d, all with a lower fee rate than
+// d and none an ancestor of d.
+func (p *Pool) evictionSet(d *TxDesc) ([]chain.Hash, bool) {
+	all := p.sorted()
+	slices.Reverse(all) // lowest fee rate first
+	ancestors := p.ancestors(d.parents)
+	chosen := make(map[chain.Hash]bool)
+	var order []chain.Hash
+	freed := 0
+	for _, e := range all {
+		if p.bytes-freed+d.Size <= p.cfg.MaxBytes {
+			break
+		}
+		if chosen[e.ID] {
+			continue
+		}
+		if !lowerRate(e, d) {
+			return nil, false
+		}
+		for _, x := range append([]chain.Hash{e.ID}, p.descendants(e.ID)...) {
+			if chosen[x] {
+				continue
+			}
+			if ancestors[x] {
+				return nil, false
+			}
+			chosen[x] = true
+			order = append(order, x)
+			freed += p.txs[x].Size
+		}
+	}
+	if p.bytes-freed+d.Size > p.cfg.MaxBytes {
+		return nil, false
+	}
+	return order, true
+}
+
+func (p *Pool) ancestors(parents []chain.Hash) map[chain.Hash]bool {
+	out := make(map[chain.Hash]bool)
+	stack := slices.Clone(parents)
+	for len(stack) > 0 {
+		h := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if out[h] {
+			continue
+		}
+		out[h] = true
+		if d, ok := p.txs[h]; ok {
+			stack = append(stack, d.parents...)
+		}
+	}
+	return out
+}
+
+func (p *Pool) descendants(id chain.Hash) []chain.Hash {
+	var out []chain.Hash
+	seen := map[chain.Hash]bool{id: true}
+	queue := slices.Clone(p.kids[id])
+	for len(queue) > 0 {
+		h := queue[0]
+		queue = queue[1:]
+		if seen[h] {
+			continue
+		}
+		seen[h] = true
+		out = append(out, h)
+		queue = append(queue, p.kids[h]...)
+	}
+	return out
+}
+
+// removeOne removes a single transaction (not its descendants).
+func (p *Pool) removeOne(id chain.Hash) {
+	d, ok := p.txs[id]
+	if !ok {
+		return
+	}
+	delete(p.txs, id)
+	p.bytes -= d.Size
+	for i := range d.Tx.Inputs {
+		op := d.Tx.Inputs[i].PrevOut
+		if p.spends[op] == id {
+			delete(p.spends, op)
+		}
+	}
+	for _, par := range d.parents {
+		k := slices.DeleteFunc(p.kids[par], func(h chain.Hash) bool { return h == id })
+		if len(k) == 0 {
+			delete(p.kids, par)
+		} else {
+			p.kids[par] = k
+		}
+	}
+	// Children keep their parent link only while the parent is in the pool.
+	for _, c := range p.kids[id] {
+		if cd, ok := p.txs[c]; ok {
+			cd.parents = slices.DeleteFunc(cd.parents, func(h chain.Hash) bool { return h == id })
+		}
+	}
+	delete(p.kids, id)
+}
+
+// removeWithDescendants removes a transaction and everything spending it.
+func (p *Pool) removeWithDescendants(id chain.Hash) {
+	desc := p.descendants(id)
+	p.removeOne(id)
+	for _, d := range desc {
+		p.removeOne(d)
+	}
+}
+
+// Remove drops a transaction and its in-pool descendants.
+func (p *Pool) Remove(id chain.Hash) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.removeWithDescendants(id)
+}
+
+// Has reports whether the pool holds txid id.
+func (p *Pool) Has(id chain.Hash) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.txs[id]
+	return ok
+}
+
+// Get returns a pool transaction.
+func (p *Pool) Get(id chain.Hash) (*chain.Tx, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if d, ok := p.txs[id]; ok {
+		return d.Tx, true
+	}
+	return nil, false
+}
+
+// SpentBy returns the pool transaction spending op, if any (wallets use it
+// to skip coins that a pending payment already spends).
+func (p *Pool) SpentBy(op chain.OutPoint) (chain.Hash, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h, ok := p.spends[op]
+	return h, ok
+}
+
+// Count returns the number of pool transactions; Bytes their total size.
+func (p *Pool) Count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.txs)
+}
+
+// Bytes returns the total serialized size of the pool's transactions.
+func (p *Pool) Bytes() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.bytes
+}
+
+// sorted returns the entries by fee rate, highest first (ties: older first).
+func (p *Pool) sorted() []*TxDesc {
+	all := make([]*TxDesc, 0, len(p.txs))
+	for _, d := range p.txs {
+		all = append(all, d)
+	}
+	slices.SortFunc(all, func(a, b *TxDesc) int {
+		switch {
+		case lowerRate(b, a):
+			return -1
+		case lowerRate(a, b):
+			return 1
+		case a.seq < b.seq:
+			return -1
+		case a.seq > b.seq:
+			return 1
+		}
+		return 0
+	})
+	return all
+}
+
+// Template selects transactions for a block: highest fee rate first, a
+// transaction only after its in-pool parents, within maxBytes of
+// serialized transactions. It returns them in a valid block order and
+// their total fee.
+func (p *Pool) Template(maxBytes int) ([]*chain.Tx, uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	all := p.sorted()
+	in := make(map[chain.Hash]bool, len(all))
+	var out []*chain.Tx
+	var fees uint64
+	used := 0
+	for progress := true; progress; {
+		progress = false
+		for _, d := range all {
+			if in[d.ID] || used+d.Size > maxBytes {
+				continue
+			}
+			ready := true
+			for _, par := range d.parents {
+				if !in[par] {
+					ready = false
+					break
+				}
+			}
+			if !ready {
+				continue
+			}
+			in[d.ID] = true
+			out = append(out, d.Tx)
+			fees += d.Fee
+			used += d.Size
+			progress = true
+		}
+	}
+	return out, fees
+}
+
+// Txs returns the pool's transactions in arrival order.
+func (p *Pool) Txs() []*chain.Tx {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.txsBySeq()
+}
+
+func (p *Pool) txsBySeq() []*chain.Tx {
+	all := make([]*TxDesc, 0, len(p.txs))
+	for _, d := range p.txs {
+		all = append(all, d)
+	}
+	slices.SortFunc(all, func(a, b *TxDesc) int {
+		switch {
+		case a.seq < b.seq:
+			return -1
+		case a.seq > b.seq:
+			return 1
+		}
+		return 0
+	})
+	out := make([]*chain.Tx, len(all))
+	for i, d := range all {
+		out[i] = d.Tx
+	}
+	return out
+}
+
+// HandleTipEvent updates the pool after the tip moved (subscribe it with
+// BlockChain.Subscribe): transactions of connected blocks leave the pool
+// with whatever conflicts with them; after a reorg, the transactions of
+// the disconnected blocks and the old pool are validated again against the
+// new tip, oldest first, and those still valid stay or come back.
+func (p *Pool) HandleTipEvent(ev chain.TipEvent) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(ev.Disconnected) == 0 {
+		for _, blk := range ev.Connected {
+			for _, tx := range blk.Txs[1:] {
+				id := tx.TxID()
+				if _, ok := p.txs[id]; ok {
+					// Children stay: their parent's outputs are now confirmed.
+					p.removeOne(id)
+				}
+				for i := range tx.Inputs {
+					if other, ok := p.spends[tx.Inputs[i].PrevOut]; ok {
+						p.removeWithDescendants(other) // double spend of a mined tx
+					}
+				}
+			}
+		}
+		return
+	}
+	var again []*chain.Tx
+	for i := len(ev.Disconnected) - 1; i >= 0; i-- {
+		again = append(again, ev.Disconnected[i].Txs[1:]...)
+	}
+	again = append(again, p.txsBySeq()...)
+	clear(p.txs)
+	clear(p.spends)
+	clear(p.kids)
+	p.bytes = 0
+	for _, tx := range again {
+		p.add(tx) // invalid now (mined, conflicting, immature): dropped
+	}
+}
+
+// poolFetcher serves outputs of pool transactions (as if confirmed in the
+// next block), then the chain's UTXO set.
+type poolFetcher struct {
+	p      *Pool
+	chain  Chain
+	height uint64
+}
+
+func (f *poolFetcher) FetchUtxos(ops []chain.OutPoint) (map[chain.OutPoint]chain.UtxoEntry, error) {
+	out := make(map[chain.OutPoint]chain.UtxoEntry, len(ops))
+	var rest []chain.OutPoint
+	for _, op := range ops {
+		if d, ok := f.p.txs[op.TxID]; ok {
+			if int(op.Index) < len(d.Tx.Outputs) {
+				o := d.Tx.Outputs[op.Index]
+				out[op] = chain.UtxoEntry{Value: o.Value, Address: o.Address, Height: f.height}
+			}
+			continue
+		}
+		rest = append(rest, op)
+	}
+	if len(rest) == 0 {
+		return out, nil
+	}
+	got, err := f.chain.FetchUtxos(rest)
+	if err != nil {
+		return nil, err
+	}
+	for op, e := range got {
+		out[op] = e
+	}
+	return out, nil
+}
+
+func sprintf(format string, a ...any) string { return fmt.Sprintf(format, a...) }

@@ -127,8 +127,8 @@ func rowsHeader(s *Script, pool *outPool) {
 		limit := p.PowLimit // 2^248 − 1 on devnet
 		tb := chain.TargetBytes(limit)
 		var low, high chain.Hash
-		low[0] = 0xff                         // 255: least significant byte
-		high[chain.HashSize-1] = 0x01         // 2^248: most significant byte
+		low[0] = 0xff                 // 255: least significant byte
+		high[chain.HashSize-1] = 0x01 // 2^248: most significant byte
 		if chain.HashToBig(low).Cmp(big.NewInt(255)) != 0 || !chain.HashMeetsTarget(low, &tb) {
 			return errors.New("hash 0xff00…00 should be 255 and meet the limit")
 		}

@@ -2,6 +2,7 @@ package sketch
 
 import (
 	"math"
+	"slices"
 	"sync"
 )
 
@@ -110,6 +111,34 @@ func TopK(v []float32, k int) {
 		return
 	}
 	key := func(x float32) uint32 { return math.Float32bits(x) & 0x7fffffff }
+
+	if n <= 1<<15 {
+		// Small vectors: sort the keys to find the threshold (the same
+		// threshold and ties rule as the radix path below).
+		keys := make([]uint32, n)
+		for i, x := range v {
+			keys[i] = key(x)
+		}
+		slices.Sort(keys)
+		thr := keys[n-k]
+		need := k
+		for _, kx := range keys[n-k:] {
+			if kx > thr {
+				need--
+			}
+		}
+		for i, x := range v {
+			kx := key(x)
+			switch {
+			case kx > thr:
+			case kx == thr && need > 0:
+				need--
+			default:
+				v[i] = 0
+			}
+		}
+		return
+	}
 
 	// Pass 1: histogram of the high 16 bits of the keys.
 	var mu sync.Mutex

@@ -184,7 +184,7 @@ func (s *Sketch) Apply(dst, x []float32) error {
 	case CountSketch, SparseEmbedding1, SparseEmbedding2:
 		s.sparseForward(dst, x)
 	case Gaussian:
-		ParallelFor(s.m, 1, func(lo, hi int) {
+		ParallelFor(s.m, max(1, (1<<16)/s.d), func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				var acc float64
 				for j, xj := range x {
@@ -194,7 +194,7 @@ func (s *Sketch) Apply(dst, x []float32) error {
 			}
 		})
 	case AMS:
-		ParallelFor(s.m, 1, func(lo, hi int) {
+		ParallelFor(s.m, max(1, (1<<16)/s.d), func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				var acc float64
 				base := uint64(i) * uint64(s.words)

@@ -587,9 +587,9 @@ func TestErrorFeedback(t *testing.T) {
 func TestReplay50(t *testing.T) {
 	r := testRules(sketchConfigs[0].cfg)
 	old := runtime.GOMAXPROCS(1)
-	a, wa := replay(t, r, 50, 3)
+	a, wa := replay(t, r, 50, 2)
 	runtime.GOMAXPROCS(4)
-	b, _ := replay(t, r, 50, 3)
+	b, _ := replay(t, r, 50, 2)
 	runtime.GOMAXPROCS(old)
 	for i := range a {
 		if a[i] != b[i] {

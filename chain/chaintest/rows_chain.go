@@ -14,7 +14,6 @@ import (
 
 func rowsChain(s *Script, pool *outPool, o Options) {
 	g := s.G
-	p := g.Params
 
 	// 23 / F2: equal work arriving second does not move the tip.
 	tip := s.ExpectedTip()
@@ -112,26 +111,8 @@ func rowsChain(s *Script, pool *outPool, o Options) {
 	n := max(o.DeepReorg, 100)
 	fork := s.ExpectedTip()
 	branch := func(prefix string, blocks int, fee uint64) {
-		var last *chain.Tx
-		for i := 1; i <= blocks; i++ {
-			var opts []Opt
-			var txs []*chain.Tx
-			if i > int(p.CoinbaseMaturity) {
-				cb := g.CoinbaseOut(fmt.Sprintf("%s%d", prefix, i-int(p.CoinbaseMaturity)), 0)
-				half := cb.Value / 2
-				split := g.SignedTx([]SpendableOut{cb}, []chain.TxOut{{Value: half, Address: g.Addr}, {Value: cb.Value - half - fee, Address: g.Addr}})
-				txs = append(txs, split)
-				if last != nil {
-					txs = append(txs, g.PayTx(g.TxOut(last, 1), fee+1))
-				}
-				last = split
-			}
-			opts = append(opts, Txs(txs...))
-			if i%9 == 0 {
-				opts = append(opts, Contributions(1+i%2))
-			}
-			name := fmt.Sprintf("%s%d", prefix, i)
-			blk := g.NextBlock(name, nil, opts...)
+		for i, blk := range g.Branch(prefix, blocks, fee, 9) {
+			i++
 			switch {
 			case prefix == "deep-main-":
 				s.Accept(fmt.Sprintf("24 deep reorg setup: main block %d/%d", i, blocks), blk)
@@ -148,6 +129,38 @@ func rowsChain(s *Script, pool *outPool, o Options) {
 	s.Do("24 after the deep reorg the UTXO set, supply and weights equal a replay from genesis; 26 supply == Σ subsidies at every height", func(h *Harness) error {
 		return h.CheckAgainstReplay()
 	})
+}
+
+// Branch builds n blocks named prefix1..prefixN on the current tip, each
+// carrying transactions: from the (CoinbaseMaturity+1)-th block on, one
+// splits the coinbase of the block CoinbaseMaturity earlier into two
+// outputs, and one spends an output of the previous split, so outputs are
+// created and spent within the branch. Every contribEvery-th block (0:
+// none) carries 1 or 2 contributions. The fee varies the branch's txids.
+func (g *Generator) Branch(prefix string, n int, fee uint64, contribEvery int) []*chain.Block {
+	m := int(g.Params.CoinbaseMaturity)
+	var last *chain.Tx
+	out := make([]*chain.Block, 0, n)
+	for i := 1; i <= n; i++ {
+		var opts []Opt
+		var txs []*chain.Tx
+		if i > m {
+			cb := g.CoinbaseOut(fmt.Sprintf("%s%d", prefix, i-m), 0)
+			half := cb.Value / 2
+			split := g.SignedTx([]SpendableOut{cb}, []chain.TxOut{{Value: half, Address: g.Addr}, {Value: cb.Value - half - fee, Address: g.Addr}})
+			txs = append(txs, split)
+			if last != nil {
+				txs = append(txs, g.PayTx(g.TxOut(last, 1), fee+1))
+			}
+			last = split
+		}
+		opts = append(opts, Txs(txs...))
+		if contribEvery > 0 && i%contribEvery == 0 {
+			opts = append(opts, Contributions(1+i%2))
+		}
+		out = append(out, g.NextBlock(fmt.Sprintf("%s%d", prefix, i), nil, opts...))
+	}
+	return out
 }
 
 // CheckAgainstReplay replays the main chain from genesis into a fresh

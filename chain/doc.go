@@ -24,4 +24,47 @@
 // Errors: every consensus or decoding failure is a RuleError whose Err is
 // an ErrorKind constant (ErrHighHash, ErrTruncated, ...): test with
 // errors.Is(err, chain.ErrHighHash). Store failures wrap ErrStore.
+//
+// # Chain state (BlockChain)
+//
+// New(Config{Params, Store, CheckpointDir, ...}) opens the chain: a fresh
+// Store gets the genesis block; an existing one has its block index loaded,
+// its weights rebuilt (newest checkpoint on the main chain, then replay) and
+// any unfinished reorg completed. ProcessBlock(blk, now) is the one way in:
+// it returns ProcessResult{MainChain, Orphan, TipChanged, Reorged,
+// Accepted} or a RuleError; ClassifyBlock(result, err) turns that into the
+// gossip verdict (accept / ignore / reject). Validation order: known block
+// (ErrDuplicateBlock, ErrKnownInvalid) → CheckBlockSanity (not cached on
+// failure: a body that does not match its header never marks the header
+// invalid) → orphan pool if the parent is unknown (bounded by count, expiring)
+// → CheckHeaderContext (height, ASERT bits, median time past) → stored →
+// if its branch has the most work (ties keep the first seen), every block to
+// attach is connected to a scratch UtxoView rolled back to the fork point and
+// to the weights at the fork point (checkpoint + replay), checking the
+// connect rules (CheckTxInputs, coinbase value, CheckTxSignatures) and the
+// state root (state.Apply); only if all pass is the store written, one
+// Store.Commit (UTXO delta, undo record, tip) per disconnected or connected
+// block. A failing block is marked invalid with its descendants and the tip
+// stays.
+//
+// Queries (all safe concurrently with ProcessBlock): Tip (hash, height,
+// header, work, supply, median time past, next bits), BlockByHash,
+// BlockByHeight, HashByHeight, HeaderByHash, StatusOf, IsMainChain,
+// HaveBlock, OrphanRoot, BlockLocator and LocateHeaders (headers-first
+// sync), FetchUtxos, UtxosByAddress, ForEachUtxo, Weights (tip, a copy),
+// WeightsAt(hash), and CheckBlockTemplate (all checks but proof of work,
+// for miners). Subscribe(func(TipEvent)) delivers every tip change in order
+// with the connected and disconnected blocks (mempools re-add the
+// transactions of disconnected blocks; miners stop on a new tip).
+//
+// Supply: ChainState.Supply is Σ of the UTXO set's values. Every atom comes
+// from a coinbase; a block adds at most Subsidy(height) new atoms (its
+// coinbase may claim subsidy + fees, and fees only move atoms), so Supply ≤
+// Params.SupplyAt(height), with equality when every coinbase claims all it
+// may. The genesis coinbase is not in the UTXO set.
+//
+// Sub-packages: store (bbolt Store), mempool, wallet, chaintest (the
+// fullblocktests-style generator and harness), state and sketch (the model).
+// Store failures are ErrStore, missing data ErrNotFound, use after Close
+// ErrClosed.
 package chain

@@ -88,7 +88,7 @@ func rowsChain(s *Script, pool *outPool, o Options) {
 	okIn := pool.next()
 	invalid := g.NextBlock("r25bad", nil, Txs(g.PayTx(okIn, 10), g.PayTx(SpendableOut{OutPoint: chain.OutPoint{TxID: chain.TaggedHash("missing")}, Value: 10}, 1)))
 	g.SetTip(s.ExpectedTip())
-	s.Do("25 / E7 an invalid block (second tx bad) leaves the UTXO set hash unchanged", func(h *Harness) error {
+	s.Do("25 an invalid block (second tx bad) leaves the UTXO set hash unchanged", func(h *Harness) error {
 		before, _, err := UtxoSetHash(h.Chain)
 		if err != nil {
 			return err
@@ -102,6 +102,38 @@ func rowsChain(s *Script, pool *outPool, o Options) {
 		}
 		if before != after {
 			return errors.New("UTXO set changed")
+		}
+		return nil
+	})
+	e7in := pool.next()
+	e7 := g.NextBlock("e7", nil, Txs(g.PayTx(e7in, 10)), CoinbaseExtra(1))
+	g.SetTip(s.ExpectedTip())
+	s.Do("E7 all-or-nothing: a block failing at its last check (coinbase) leaves its valid tx's input unspent", func(h *Harness) error {
+		if _, err := h.Chain.ProcessBlock(e7, e7.Header.Timestamp); !errors.Is(err, chain.ErrBadCoinbaseValue) {
+			return fmt.Errorf("want ErrBadCoinbaseValue, got %v", err)
+		}
+		got, err := h.Chain.FetchUtxos([]chain.OutPoint{e7in.OutPoint})
+		if err != nil {
+			return err
+		}
+		if _, ok := got[e7in.OutPoint]; !ok {
+			return errors.New("input of the rejected block's tx was spent")
+		}
+		return nil
+	})
+	e7ok := g.NextBlock("e7ok", nil, Txs(g.PayTx(e7in, 10)))
+	s.Accept("E7 the same tx in a valid block is accepted", e7ok)
+	s.Do("E7 undo data of the connected block records the spent output", func(h *Harness) error {
+		raw, err := h.Store.FetchUndo(e7ok.Hash())
+		if err != nil {
+			return err
+		}
+		undo, err := chain.DecodeUndo(raw)
+		if err != nil {
+			return err
+		}
+		if len(undo) != 1 || undo[0].OutPoint != e7in.OutPoint || undo[0].Entry.Value != e7in.Value {
+			return fmt.Errorf("undo %+v", undo)
 		}
 		return nil
 	})

@@ -2,10 +2,7 @@ package gpu
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
-	"math"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,181 +91,53 @@ func (e *hostEmu) run(t *testing.T, name string, grid, block, nptr int, params [
 	return out
 }
 
-// encode writes values in the shape's precision.
-func encodeElems(v []float32, p Precision) []byte {
-	b := make([]byte, len(v)*p.Size())
-	for i, f := range v {
-		if p == BF16 {
-			binary.LittleEndian.PutUint16(b[2*i:], BF16FromFloat32(f))
-		} else {
-			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
-		}
-	}
-	return b
+// emuSoftmax runs softmax checks in the host emulation.
+type emuSoftmax struct {
+	fwd, bwd *hostEmu
+	t        *testing.T
 }
 
-func decodeElems(b []byte, n int, p Precision) []float32 {
-	v := make([]float32, n)
-	for i := range v {
-		if p == BF16 {
-			v[i] = Float32FromBF16(binary.LittleEndian.Uint16(b[2*i:]))
-		} else {
-			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-		}
+func (e emuSoftmax) misalign(c softmaxCheck) int {
+	if c.vector {
+		return 0
 	}
-	return v
+	return c.sh.Precision.Size() // the scalar path must not need alignment
 }
 
-// roundTo rounds values to the precision (bf16 inputs are what the kernel
-// sees; the reference starts from them).
-func roundTo(v []float32, p Precision) []float32 {
-	if p != BF16 {
-		return v
-	}
-	out := make([]float32, len(v))
-	for i, f := range v {
-		out[i] = Float32FromBF16(BF16FromFloat32(f))
-	}
-	return out
-}
-
-// softmaxCase is one check of a softmax kernel against the reference.
-type softmaxCase struct {
-	sh      SoftmaxShape
-	vector  bool
-	force   softmaxKind
-	inPlace bool
-}
-
-func (c softmaxCase) String() string {
-	return fmt.Sprintf("%s/rows=%d/cols=%d/causal=%v/vec=%v/kind=%s/inplace=%v",
-		c.sh.Precision, c.sh.Rows, c.sh.Cols, c.sh.Causal, c.vector, c.force, c.inPlace)
-}
-
-// softmaxInputs draws scores, a forward output and an incoming gradient.
-func softmaxInputs(r *rand.Rand, sh SoftmaxShape) (s, p, dp []float32) {
-	n := int(sh.Elems())
-	s = make([]float32, n)
-	for i := range s {
-		s[i] = float32(r.NormFloat64() * 4)
-	}
-	s = roundTo(s, sh.Precision)
-	p = make([]float32, n)
-	SoftmaxForwardReference(p, s, nil, sh)
-	p = roundTo(p, sh.Precision)
-	dp = make([]float32, n)
-	for i := range dp {
-		dp[i] = float32(r.NormFloat64())
-	}
-	dp = roundTo(dp, sh.Precision)
-	return s, p, dp
-}
-
-// softmaxTolerance is the bound on ‖got − want‖/‖want‖ and on the largest
-// elementwise error relative to the row's largest |want|: fp32 arithmetic
-// with approximate exp2/log2 lands near 1e-6; bf16 outputs are rounded to 8
-// bits of mantissa (relative 2^-9 each).
-func softmaxTolerance(p Precision) (norm, elem float64) {
-	if p == BF16 {
-		return 6e-3, 8e-3
-	}
-	return 2e-5, 4e-5
-}
-
-// compareRows checks got against want row by row and returns an error
-// describing the first violation.
-func compareRows(got, want []float32, sh SoftmaxShape, what string) error {
-	normTol, elemTol := softmaxTolerance(sh.Precision)
-	var num, den float64
-	for r := 0; r < sh.Rows; r++ {
-		var rowMax float64
-		for j := 0; j < sh.Cols; j++ {
-			rowMax = math.Max(rowMax, math.Abs(float64(want[r*sh.Cols+j])))
-		}
-		for j := 0; j < sh.Cols; j++ {
-			g, w := float64(got[r*sh.Cols+j]), float64(want[r*sh.Cols+j])
-			if math.IsNaN(g) || math.IsInf(g, 0) {
-				return fmt.Errorf("%s[%d,%d] = %v (want %v)", what, r, j, g, w)
-			}
-			if j >= sh.visible(r) && g != 0 {
-				return fmt.Errorf("%s[%d,%d] = %v in the masked part", what, r, j, g)
-			}
-			if d := math.Abs(g - w); d > elemTol*rowMax+1e-30 {
-				return fmt.Errorf("%s[%d,%d] = %v, want %v (error %.3g of row max %.3g)", what, r, j, g, w, d, rowMax)
-			}
-			num += (g - w) * (g - w)
-			den += w * w
-		}
-	}
-	if den > 0 && math.Sqrt(num/den) > normTol {
-		return fmt.Errorf("%s: relative error %.3g > %.3g", what, math.Sqrt(num/den), normTol)
-	}
-	return nil
-}
-
-// emulateSoftmax runs the forward and the backward kernel of a case in the
-// host emulation (poisoned outputs) and checks them against the references.
-func emulateSoftmax(t *testing.T, r *rand.Rand, fwd, bwd *hostEmu, c softmaxCase) {
-	t.Helper()
+func (e emuSoftmax) forward(c softmaxCheck, s []float32) (p, lse []float32, err error) {
 	sh := c.sh
-	s, p, dp := softmaxInputs(r, sh)
-	n := int(sh.Elems())
-	poison := make([]float32, n)
-	for i := range poison {
-		poison[i] = float32(math.NaN())
-	}
-
-	// Forward.
 	plan, err := planSoftmax(false, sh, c.vector, c.force)
 	if err != nil {
-		t.Fatalf("%v: plan: %v", c, err)
-	}
-	misalign := 0
-	if !c.vector {
-		misalign = sh.Precision.Size() // the scalar path must not need alignment
+		return nil, nil, err
 	}
 	var a emuArena
-	srcOff := a.add(encodeElems(s, sh.Precision), misalign)
+	srcOff := a.add(encodeElems(s, sh.Precision), e.misalign(c))
 	dstOff := srcOff
 	if !c.inPlace {
-		dstOff = a.add(encodeElems(poison, sh.Precision), misalign)
+		dstOff = a.add(poisonBytes(int(sh.Bytes())), e.misalign(c))
 	}
-	lseOff := a.add(encodeElems(poison[:sh.Rows], F32), 0)
+	lseOff := a.add(poisonBytes(4*sh.Rows), 0)
 	params := softmaxParams(sh, dstOff, srcOff, 0, lseOff)
-	out := fwd.run(t, plan.name, plan.grid, plan.block, 4, params[:], a.buf)
-	got := decodeElems(out[dstOff:], n, sh.Precision)
-	gotLSE := decodeElems(out[lseOff:], sh.Rows, F32)
-	want := make([]float32, n)
-	wantLSE := make([]float32, sh.Rows)
-	SoftmaxForwardReference(want, s, wantLSE, sh)
-	if err := compareRows(got, want, sh, "P"); err != nil {
-		t.Fatalf("%v (%s grid %d block %d): %v", c, plan.name, plan.grid, plan.block, err)
-	}
-	for i := range wantLSE {
-		if d := math.Abs(float64(gotLSE[i] - wantLSE[i])); !(d <= 1e-5*math.Max(1, math.Abs(float64(wantLSE[i])))) {
-			t.Fatalf("%v (%s): lse[%d] = %v, want %v", c, plan.name, i, gotLSE[i], wantLSE[i])
-		}
-	}
+	out := e.fwd.run(e.t, plan.name, plan.grid, plan.block, 4, params[:], a.buf)
+	return decodeElems(out[dstOff:], int(sh.Elems()), sh.Precision), decodeElems(out[lseOff:], sh.Rows, F32), nil
+}
 
-	// Backward.
-	plan, err = planSoftmax(true, sh, c.vector, c.force)
+func (e emuSoftmax) backward(c softmaxCheck, p, dp []float32) ([]float32, error) {
+	sh := c.sh
+	plan, err := planSoftmax(true, sh, c.vector, c.force)
 	if err != nil {
-		t.Fatalf("%v: plan: %v", c, err)
+		return nil, err
 	}
-	a = emuArena{}
-	pOff := a.add(encodeElems(p, sh.Precision), misalign)
-	dpOff := a.add(encodeElems(dp, sh.Precision), misalign)
+	var a emuArena
+	pOff := a.add(encodeElems(p, sh.Precision), e.misalign(c))
+	dpOff := a.add(encodeElems(dp, sh.Precision), e.misalign(c))
 	outOff := dpOff
 	if !c.inPlace {
-		outOff = a.add(encodeElems(poison, sh.Precision), misalign)
+		outOff = a.add(poisonBytes(int(sh.Bytes())), e.misalign(c))
 	}
-	params = softmaxParams(sh, outOff, pOff, dpOff, 0)
-	out = bwd.run(t, plan.name, plan.grid, plan.block, 4, params[:], a.buf)
-	got = decodeElems(out[outOff:], n, sh.Precision)
-	SoftmaxBackwardReference(want, p, dp, sh)
-	if err := compareRows(got, want, sh, "dS"); err != nil {
-		t.Fatalf("%v (%s grid %d block %d): %v", c, plan.name, plan.grid, plan.block, err)
-	}
+	params := softmaxParams(sh, outOff, pOff, dpOff, 0)
+	out := e.bwd.run(e.t, plan.name, plan.grid, plan.block, 4, params[:], a.buf)
+	return decodeElems(out[outOff:], int(sh.Elems()), sh.Precision), nil
 }
 
 // TestSoftmaxKernelsOnHost runs kernels/softmax_fwd.cu and softmax_bwd.cu
@@ -279,7 +148,6 @@ func emulateSoftmax(t *testing.T, r *rand.Rand, fwd, bwd *hostEmu, c softmaxCase
 func TestSoftmaxKernelsOnHost(t *testing.T) {
 	fwd := buildHostEmu(t, "softmax_fwd")
 	bwd := buildHostEmu(t, "softmax_bwd")
-	r := rand.New(rand.NewPCG(7, 7))
 	cols := []int{1, 3, 8, 16, 24, 40, 128, 136, 264, 1000, 1024, 2056, 8192}
 	if testing.Short() {
 		cols = []int{3, 16, 136, 1024, 2056}
@@ -301,19 +169,33 @@ func TestSoftmaxKernelsOnHost(t *testing.T) {
 						if _, err := planSoftmax(false, sh, vector, force); err != nil {
 							continue // does not fit that kind
 						}
-						c := softmaxCase{sh: sh, vector: vector, force: force, inPlace: ran%3 == 1}
-						t.Run(c.String(), func(t *testing.T) { emulateSoftmax(t, r, fwd, bwd, c) })
-						ran++
+						c := softmaxCheck{sh: sh, vector: vector, force: force, inPlace: ran%3 == 1, seed: uint64(ran)}
 						if causal && n == 1024 && force == kindAuto && !testing.Short() {
 							// Long causal rows (the whole square) on the
 							// planned kernel only: the emulation is slow.
 							c.sh.Rows = n + 1
-							t.Run(c.String(), func(t *testing.T) { emulateSoftmax(t, r, fwd, bwd, c) })
 						}
+						t.Run(c.String(), func(t *testing.T) {
+							if err := runSoftmaxCheck(emuSoftmax{fwd, bwd, t}, c); err != nil {
+								t.Fatal(err)
+							}
+						})
+						ran++
 					}
 				}
 			}
 		}
 	}
 	t.Logf("%d emulated cases", ran)
+}
+
+// TestSoftmaxSelfTestOnHost runs the device self-test's checks in the
+// host emulation.
+func TestSoftmaxSelfTestOnHost(t *testing.T) {
+	e := emuSoftmax{buildHostEmu(t, "softmax_fwd"), buildHostEmu(t, "softmax_bwd"), t}
+	for _, c := range softmaxSelfTestChecks() {
+		if err := runSoftmaxCheck(e, c); err != nil {
+			t.Error(err)
+		}
+	}
 }

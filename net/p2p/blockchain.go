@@ -1,0 +1,130 @@
+package p2p
+
+import (
+	"encoding/binary"
+	"math"
+	"time"
+
+	"github.com/gradientcoin/gradientcoin/chain"
+)
+
+// ChainAdapter adapts *chain.BlockChain to Chain and SnapshotSource.
+type ChainAdapter struct {
+	BC *chain.BlockChain
+	// Now is the local clock passed to the chain (nil: time.Now).
+	Now func() time.Time
+	// SnapshotInterval: the adapter offers the weights after the newest
+	// main-chain block whose height is a positive multiple of it (the
+	// chain's checkpoint heights make WeightsAt cheap there). Zero: no
+	// snapshots are offered.
+	SnapshotInterval uint64
+}
+
+// NewChainAdapter returns an adapter that offers snapshots at
+// chain.DefaultCheckpointInterval.
+func NewChainAdapter(bc *chain.BlockChain) *ChainAdapter {
+	return &ChainAdapter{BC: bc, SnapshotInterval: chain.DefaultCheckpointInterval}
+}
+
+func (a *ChainAdapter) now() int64 {
+	if a.Now != nil {
+		return a.Now().Unix()
+	}
+	return time.Now().Unix()
+}
+
+// GenesisHash implements Chain.
+func (a *ChainAdapter) GenesisHash() chain.Hash { return a.BC.Params().GenesisHash }
+
+// BestTip implements Chain.
+func (a *ChainAdapter) BestTip() Tip {
+	t := a.BC.Tip()
+	return Tip{Hash: t.Hash, Height: t.Height, Work: t.Work}
+}
+
+// HaveBlock implements Chain (blocks in the orphan pool and blocks known
+// invalid count as had: neither needs fetching again).
+func (a *ChainAdapter) HaveBlock(h chain.Hash) bool { return a.BC.HaveBlock(h) }
+
+// BlockByHash implements Chain.
+func (a *ChainAdapter) BlockByHash(h chain.Hash) (*chain.Block, error) { return a.BC.BlockByHash(h) }
+
+// Locator implements Chain.
+func (a *ChainAdapter) Locator() []chain.Hash {
+	loc, err := a.BC.BlockLocator(chain.ZeroHash)
+	if err != nil {
+		return []chain.Hash{a.BC.Params().GenesisHash}
+	}
+	return loc
+}
+
+// HeadersAfter implements Chain.
+func (a *ChainAdapter) HeadersAfter(loc []chain.Hash, stop chain.Hash, max int) []chain.Header {
+	return a.BC.LocateHeaders(loc, stop, max)
+}
+
+// CheckHeader implements Chain with chain.CheckHeaderSanity.
+func (a *ChainAdapter) CheckHeader(h *chain.Header) error {
+	return chain.CheckHeaderSanity(a.BC.Params(), h, a.now(), 0)
+}
+
+// ProcessBlock implements Chain; an orphan is reported as
+// chain.ErrMissingParent (the block stays in the chain's orphan pool).
+func (a *ChainAdapter) ProcessBlock(b *chain.Block) error {
+	res, err := a.BC.ProcessBlock(b, a.now())
+	if err != nil {
+		return err
+	}
+	if res.Orphan {
+		return chain.RuleError{Err: chain.ErrMissingParent, Description: "block " + res.Hash.String() + ": parent unknown (kept as orphan)"}
+	}
+	return nil
+}
+
+// LatestSnapshot implements SnapshotSource.
+func (a *ChainAdapter) LatestSnapshot() (chain.Hash, uint64, bool) {
+	if a.SnapshotInterval == 0 {
+		return chain.Hash{}, 0, false
+	}
+	tip := a.BC.Tip()
+	h := tip.Height - tip.Height%a.SnapshotInterval
+	if h == 0 {
+		return chain.Hash{}, 0, false
+	}
+	hash, ok := a.BC.HashByHeight(h)
+	return hash, h, ok
+}
+
+// SnapshotWeights implements SnapshotSource.
+func (a *ChainAdapter) SnapshotWeights(block chain.Hash) ([]byte, error) {
+	w, err := a.BC.WeightsAt(block)
+	if err != nil {
+		return nil, err
+	}
+	return WeightsBytes(w), nil
+}
+
+// WeightsBytes returns w's little-endian IEEE 754 bytes (the bytes the
+// state root is computed over).
+func WeightsBytes(w []float32) []byte {
+	b := make([]byte, 4*len(w))
+	for i, v := range w {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+	}
+	return b
+}
+
+// WeightsFromBytes is WeightsBytes' inverse (len(b) must be a multiple
+// of 4; a trailing partial float is ignored).
+func WeightsFromBytes(b []byte) []float32 {
+	w := make([]float32, len(b)/4)
+	for i := range w {
+		w[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return w
+}
+
+var (
+	_ Chain          = (*ChainAdapter)(nil)
+	_ SnapshotSource = (*ChainAdapter)(nil)
+)

@@ -1,0 +1,52 @@
+// Package p2p is a GradientCoin peer: a go-libp2p host (TCP and QUIC,
+// Noise, yamux; identity key persisted in the data directory; connection
+// manager watermarks; bootstrap peers, mDNS on LANs and the Kademlia DHT
+// for discovery), gossipsub topics for compact blocks, transactions and
+// contribution announcements, request protocols for headers, block bodies,
+// contributions and weight snapshots, and a headers-first sync loop with
+// parallel body download and optional snap sync of the weights.
+//
+// # Contract
+//
+// A Node is built with New(Config, Deps) and stopped with Close. It talks
+// to the rest of the program only through the interfaces in Deps (Chain,
+// Mempool, ContributionPool, SnapshotSource, SnapshotSink); ChainAdapter
+// adapts *chain.BlockChain. Everything a peer sends is untrusted: it is
+// decoded by net/wire under hard caps (no allocation beyond a cap before
+// the length is checked, zstd frames bounded by declared size and window),
+// verified against the commitment it was requested by (block hash, tx and
+// gradient roots, contribution hash, snapshot manifest leaves and the
+// header's state root), and only then handed to the chain, which decides
+// validity. Bad input never panics the node (validators and handlers also
+// recover from bugs) and never reaches the store unverified.
+//
+// Gossip validators Accept a message only after full validation (a block
+// is processed by the chain first, so only valid blocks are relayed),
+// Reject what is provably invalid (the forwarding peer is charged in our
+// misbehaviour score and in gossipsub's peer score, P4), and Ignore
+// unknown parents (starting a sync from that peer), duplicates, and
+// everything while the node is catching up (Syncing).
+//
+// Peer behaviour: each peer has a misbehaviour score that decays with
+// ScoreHalfLife; Penalty* points are added for malformed messages,
+// invalid blocks, transactions and contributions, mismatched responses,
+// rate-limit violations and unbacked work claims. At BanThreshold the
+// peer is disconnected, refused by the connection gater and blacklisted
+// in gossipsub for BanDuration. Per-peer token buckets limit gossip
+// messages, requests and bytes served; inbound requests per peer,
+// validation queues, dial concurrency, the status queue and the body
+// download window are bounded, so a flood costs bounded memory.
+//
+// The package is silent except through Config.Logger (zerolog; the zero
+// value discards).
+//
+// # Errors
+//
+// Errors are *Error values of an ErrorKind, matched with errors.Is:
+// ErrConfig, ErrIdentity, ErrBanned, ErrRateLimited, ErrBadPeerData,
+// ErrNotFound, ErrWrongNetwork, ErrNoPeers, ErrClosed, ErrQueueFull,
+// ErrSnapshot. Causes (wire kinds, chain kinds, I/O errors) stay
+// reachable with errors.Is / errors.As. ErrIgnore is for ContributionPool
+// implementations: wrap it to have a message ignored rather than
+// rejected.
+package p2p

@@ -1,0 +1,324 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/rs/zerolog"
+
+	"github.com/gradientcoin/gradientcoin/chain"
+	"github.com/gradientcoin/gradientcoin/chain/chaintest"
+	"github.com/gradientcoin/gradientcoin/chain/state"
+)
+
+// testMempool is a minimal Mempool over a BlockChain: sanity checks and
+// input existence, nothing else (the real mempool lives in chain/mempool).
+type testMempool struct {
+	bc  *chain.BlockChain
+	mu  sync.Mutex
+	txs map[chain.Hash]*chain.Tx
+}
+
+func (m *testMempool) HaveTx(id chain.Hash) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.txs[id]
+	return ok
+}
+
+func (m *testMempool) TxByID(id chain.Hash) (*chain.Tx, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	tx, ok := m.txs[id]
+	return tx, ok
+}
+
+func (m *testMempool) ProcessTx(tx *chain.Tx) error {
+	if err := chain.CheckTxSanity(m.bc.Params(), tx); err != nil {
+		return err
+	}
+	ops := make([]chain.OutPoint, len(tx.Inputs))
+	for i, in := range tx.Inputs {
+		ops[i] = in.PrevOut
+	}
+	got, err := m.bc.FetchUtxos(ops)
+	if err != nil {
+		return err
+	}
+	for _, op := range ops {
+		if _, ok := got[op]; !ok {
+			return chain.RuleError{Err: chain.ErrMissingTxOut, Description: "missing " + op.String()}
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.txs[tx.TxID()]; ok {
+		return chain.RuleError{Err: chain.ErrAlreadyHave, Description: "have it"}
+	}
+	m.txs[tx.TxID()] = tx
+	return nil
+}
+
+func (m *testMempool) len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.txs)
+}
+
+// testPool is a minimal ContributionPool: state.VerifyContribution and a
+// parent check.
+type testPool struct {
+	rules state.Rules
+	mu    sync.Mutex
+	cs    map[chain.Hash][]byte
+}
+
+func (p *testPool) HaveContribution(h chain.Hash) bool { _, ok := p.Contribution(h); return ok }
+
+func (p *testPool) Contribution(h chain.Hash) ([]byte, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c, ok := p.cs[h]
+	return c, ok
+}
+
+func (p *testPool) AddContribution(parent chain.Hash, c []byte) error {
+	dec, err := state.VerifyContribution(p.rules, c)
+	if err != nil {
+		return err
+	}
+	if chain.Hash(dec.Parent) != parent {
+		return fmt.Errorf("contribution for %x, announced for %s: %w", dec.Parent, parent, ErrIgnore)
+	}
+	p.put(c)
+	return nil
+}
+
+func (p *testPool) put(c []byte) {
+	p.mu.Lock()
+	p.cs[chain.ContributionHash(c)] = c
+	p.mu.Unlock()
+}
+
+func (p *testPool) len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.cs)
+}
+
+// snapRecorder is a SnapshotSink that records what it is given.
+type snapRecorder struct {
+	mu      sync.Mutex
+	header  *chain.Header
+	weights []byte
+}
+
+func (s *snapRecorder) ImportSnapshot(h *chain.Header, w []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	hh := *h
+	s.header, s.weights = &hh, w
+	return nil
+}
+
+func (s *snapRecorder) get() (*chain.Header, []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.header, s.weights
+}
+
+// tnode is one test node: a real BlockChain on a MemStore and a Node.
+type tnode struct {
+	name string
+	bc   *chain.BlockChain
+	ad   *ChainAdapter
+	mp   *testMempool
+	pool *testPool
+	snap *snapRecorder
+	n    *Node
+}
+
+type nodeOpt func(*Config, *Deps)
+
+func testLogger(t testing.TB, name string) zerolog.Logger {
+	if os.Getenv("GC_P2P_LOG") == "" {
+		return zerolog.Nop()
+	}
+	return zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.TraceLevel).With().Timestamp().Str("node", name).Logger()
+}
+
+func newTNode(t testing.TB, p *chain.Params, name string, opts ...nodeOpt) *tnode {
+	t.Helper()
+	bc, err := chain.New(chain.Config{Params: p, Store: chain.NewMemStore()})
+	if err != nil {
+		t.Fatalf("%s: chain: %v", name, err)
+	}
+	tn := &tnode{
+		name: name,
+		bc:   bc,
+		ad:   NewChainAdapter(bc),
+		mp:   &testMempool{bc: bc, txs: map[chain.Hash]*chain.Tx{}},
+		pool: &testPool{rules: p.Training, cs: map[chain.Hash][]byte{}},
+		snap: &snapRecorder{},
+	}
+	cfg := TestConfig(p)
+	cfg.Logger = testLogger(t, name)
+	deps := Deps{Chain: tn.ad, Mempool: tn.mp, Contributions: tn.pool, SnapshotSource: tn.ad, SnapshotSink: tn.snap}
+	for _, o := range opts {
+		o(&cfg, &deps)
+	}
+	tn.n, err = New(cfg, deps)
+	if err != nil {
+		t.Fatalf("%s: node: %v", name, err)
+	}
+	t.Cleanup(func() {
+		tn.n.Close()
+		bc.Close()
+	})
+	return tn
+}
+
+func newTNodes(t testing.TB, p *chain.Params, n int, opts ...nodeOpt) []*tnode {
+	nodes := make([]*tnode, n)
+	for i := range nodes {
+		nodes[i] = newTNode(t, p, fmt.Sprintf("n%d", i), opts...)
+	}
+	return nodes
+}
+
+func connect(t testing.TB, a, b *tnode) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.n.Connect(ctx, peer.AddrInfo{ID: b.n.ID(), Addrs: b.n.Host().Addrs()}); err != nil {
+		t.Fatalf("connect %s -> %s: %v", a.name, b.name, err)
+	}
+}
+
+// waitFor polls cond until it holds or d passes.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitForOK polls cond until it holds or d passes and reports which.
+func waitForOK(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
+// waitMesh waits until every node has each of its connected peers (up
+// to gossipsub's D = 6) in its blocks-topic mesh: before that, a message
+// published right after connecting can miss a peer.
+func waitMesh(t testing.TB, nodes []*tnode) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "gossip meshes", func() bool {
+		for _, tn := range nodes {
+			if tn.n.MeshPeers() < min(6, len(tn.n.Host().Network().Peers())) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// mine processes b on tn (as if tn had mined it) and announces it.
+func (tn *tnode) mine(t testing.TB, b *chain.Block) {
+	t.Helper()
+	if err := tn.ad.ProcessBlock(b); err != nil {
+		t.Fatalf("%s: own block %s: %v", tn.name, b.Hash(), err)
+	}
+	if err := tn.n.PublishBlock(context.Background(), b); err != nil {
+		t.Fatalf("%s: publish: %v", tn.name, err)
+	}
+}
+
+// feed processes blocks directly (no network).
+func (tn *tnode) feed(t testing.TB, blocks ...*chain.Block) {
+	t.Helper()
+	for _, b := range blocks {
+		if err := tn.ad.ProcessBlock(b); err != nil {
+			t.Fatalf("%s: feed %s: %v", tn.name, b.Hash(), err)
+		}
+	}
+}
+
+func (tn *tnode) tip() chain.Hash { return tn.bc.Tip().Hash }
+
+func (tn *tnode) utxoHash(t testing.TB) chain.Hash {
+	t.Helper()
+	h, _, err := chaintest.UtxoSetHash(tn.bc)
+	if err != nil {
+		t.Fatalf("%s: utxo hash: %v", tn.name, err)
+	}
+	return h
+}
+
+func allAt(nodes []*tnode, h chain.Hash) bool {
+	for _, tn := range nodes {
+		if tn.tip() != h {
+			return false
+		}
+	}
+	return true
+}
+
+func connected(a, b *tnode) bool {
+	return a.n.Host().Network().Connectedness(b.n.ID()) == network.Connected
+}
+
+// chainBuilder wraps a chaintest.Generator with names and spendable
+// coinbases.
+type chainBuilder struct {
+	g *chaintest.Generator
+	n int
+}
+
+func newBuilder(t testing.TB, p *chain.Params) *chainBuilder {
+	g, err := chaintest.NewGenerator(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &chainBuilder{g: g}
+}
+
+// next builds a block on the generator's tip, spending the coinbase of
+// the block `spendBack` blocks below the new one when that is mature.
+func (cb *chainBuilder) next(opts ...chaintest.Opt) *chain.Block {
+	cb.n++
+	name := fmt.Sprintf("b%d", cb.n)
+	return cb.g.NextBlock(name, nil, opts...)
+}
+
+func (cb *chainBuilder) run(n int, opts ...chaintest.Opt) []*chain.Block {
+	out := make([]*chain.Block, n)
+	for i := range out {
+		out[i] = cb.next(opts...)
+	}
+	return out
+}
+
+var errTest = errors.New("test")
+
+func honestAddr(tn *tnode) peer.AddrInfo {
+	return peer.AddrInfo{ID: tn.n.ID(), Addrs: tn.n.Host().Addrs()}
+}

@@ -1,0 +1,181 @@
+package p2p
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/metrics"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
+	dutil "github.com/libp2p/go-libp2p/p2p/discovery/util"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// namespace is the prefix of every topic and protocol of the network:
+// /gradientcoin/<network>/<first 8 bytes of the genesis hash, hex>.
+func (c *Config) namespace() string {
+	return fmt.Sprintf("/gradientcoin/%s/%s", c.Network, c.Genesis.String()[:16])
+}
+
+func (c *Config) protocolID(name string) protocol.ID {
+	return protocol.ID(c.namespace() + "/" + name + "/1")
+}
+
+func (c *Config) topicName(name string) string { return c.namespace() + "/" + name + "/1" }
+
+func newHost(cfg *Config, key crypto.PrivKey, g gater, bw metrics.Reporter) (host.Host, error) {
+	cm, err := connmgr.NewConnManager(cfg.LowPeers, cfg.HighPeers, connmgr.WithGracePeriod(cfg.ConnGrace))
+	if err != nil {
+		return nil, wrapf(ErrConfig, err, "connection manager")
+	}
+	h, err := libp2p.New(
+		libp2p.Identity(key),
+		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.ConnectionManager(cm),
+		libp2p.ConnectionGater(g),
+		libp2p.BandwidthReporter(bw),
+		libp2p.DisableRelay(),
+		libp2p.DisableMetrics(),
+		libp2p.WithDialTimeout(cfg.DialTimeout),
+		libp2p.UserAgent("gradientcoin/"+cfg.Network),
+	)
+	if err != nil {
+		return nil, wrapf(ErrConfig, err, "libp2p host on %v", cfg.ListenAddrs)
+	}
+	return h, nil
+}
+
+// ParseAddrs parses multiaddrs that end in /p2p/<peer id>, grouping
+// addresses of the same peer.
+func ParseAddrs(addrs []string) ([]peer.AddrInfo, error) {
+	mas := make([]ma.Multiaddr, 0, len(addrs))
+	for _, s := range addrs {
+		m, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, wrapf(ErrConfig, err, "address %q", s)
+		}
+		mas = append(mas, m)
+	}
+	infos, err := peer.AddrInfosFromP2pAddrs(mas...)
+	if err != nil {
+		return nil, wrapf(ErrConfig, err, "addresses %v (each needs /p2p/<peer id>)", addrs)
+	}
+	return infos, nil
+}
+
+// discovery runs the bootstrap, mDNS and DHT peer sources.
+type discovery struct {
+	n         *Node
+	bootstrap []peer.AddrInfo
+	mdns      mdns.Service
+	dht       *dht.IpfsDHT
+}
+
+// HandlePeerFound is the mDNS callback.
+func (d *discovery) HandlePeerFound(pi peer.AddrInfo) {
+	if pi.ID == d.n.host.ID() {
+		return
+	}
+	d.n.connectAsync(pi)
+}
+
+func (d *discovery) start(ctx context.Context) error {
+	n := d.n
+	if n.cfg.EnableMDNS {
+		d.mdns = mdns.NewMdnsService(n.host, n.cfg.namespace(), d)
+		if err := d.mdns.Start(); err != nil {
+			return wrapf(ErrConfig, err, "mdns")
+		}
+	}
+	if n.cfg.EnableDHT {
+		kad, err := dht.New(ctx, n.host,
+			dht.Mode(dht.ModeAutoServer),
+			dht.ProtocolPrefix(protocol.ID("/gradientcoin/"+n.cfg.Network)),
+			dht.BootstrapPeers(d.bootstrap...),
+		)
+		if err != nil {
+			return wrapf(ErrConfig, err, "dht")
+		}
+		d.dht = kad
+		if err := kad.Bootstrap(ctx); err != nil {
+			return wrapf(ErrConfig, err, "dht bootstrap")
+		}
+		n.goLoop(func() { d.dhtLoop(ctx) })
+	}
+	n.goLoop(func() { d.bootstrapLoop(ctx) })
+	return nil
+}
+
+func (d *discovery) close() {
+	if d.mdns != nil {
+		d.mdns.Close()
+	}
+	if d.dht != nil {
+		d.dht.Close()
+	}
+}
+
+// bootstrapLoop dials the bootstrap peers at start and whenever the node
+// has fewer than LowPeers connections.
+func (d *discovery) bootstrapLoop(ctx context.Context) {
+	if len(d.bootstrap) == 0 {
+		return
+	}
+	t := time.NewTicker(10 * d.n.cfg.SyncInterval)
+	defer t.Stop()
+	for {
+		if len(d.n.host.Network().Peers()) < d.n.cfg.LowPeers {
+			for _, pi := range d.bootstrap {
+				if pi.ID != d.n.host.ID() {
+					d.n.connectAsync(pi)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// dhtLoop advertises the network's namespace and dials peers found
+// under it while below LowPeers.
+func (d *discovery) dhtLoop(ctx context.Context) {
+	rd := drouting.NewRoutingDiscovery(d.dht)
+	dutil.Advertise(ctx, rd, d.n.cfg.namespace())
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		if len(d.n.host.Network().Peers()) < d.n.cfg.LowPeers {
+			fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			if ch, err := rd.FindPeers(fctx, d.n.cfg.namespace()); err == nil {
+				for pi := range ch {
+					if pi.ID != d.n.host.ID() && len(pi.Addrs) > 0 {
+						d.n.connectAsync(pi)
+					}
+				}
+			}
+			cancel()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

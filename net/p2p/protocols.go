@@ -1,0 +1,430 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/gradientcoin/gradientcoin/chain"
+	"github.com/gradientcoin/gradientcoin/net/wire"
+)
+
+// Request protocols. Each request is one stream: the requester writes one
+// framed message and closes its write side; the responder writes framed
+// messages or blobs (wire.WriteMsg, wire.WriteBlob) and closes. Every
+// stream has a deadline of RequestTimeout; responders admit at most
+// MaxInboundReqs concurrent requests per peer at RequestRate per second
+// and serve at most ServeByteRate bytes per second per peer (BlobBusy
+// beyond), and a malformed request costs the requester PenaltyMalformed.
+//
+//	status        Status → Status (both sides learn the other's tip)
+//	headers       HeadersRequest → headers
+//	blocks        hash list (≤ MaxBlocksPerRequest) → one blob per hash
+//	contribution  hash list of one → blob
+//	snap-manifest hash list of one (block) → blob holding a SnapManifest
+//	snap-chunk    SnapChunkRequest → blob
+
+func (n *Node) registerProtocols() {
+	n.host.SetStreamHandler(n.proto.status, n.serve("status", n.serveStatus))
+	n.host.SetStreamHandler(n.proto.headers, n.serve("headers", n.serveHeaders))
+	n.host.SetStreamHandler(n.proto.blocks, n.serve("blocks", n.serveBlocks))
+	n.host.SetStreamHandler(n.proto.contribution, n.serve("contribution", n.serveContribution))
+	n.host.SetStreamHandler(n.proto.snapManifest, n.serve("snap-manifest", n.serveSnapManifest))
+	n.host.SetStreamHandler(n.proto.snapChunk, n.serve("snap-chunk", n.serveSnapChunk))
+}
+
+// serve wraps a handler with the per-peer admission checks, a deadline
+// and the penalty for malformed requests. A panic in a handler (a bug)
+// resets the stream instead of killing the node.
+func (n *Node) serve(name string, fn func(p peer.ID, s network.Stream) error) network.StreamHandler {
+	return func(s network.Stream) {
+		p := s.Conn().RemotePeer()
+		if n.peers.isBanned(p) {
+			s.Reset()
+			return
+		}
+		if !n.peers.acquireRequest(p) {
+			n.misbehave(p, PenaltyRateLimit, name+": request rate", nil)
+			s.Reset()
+			return
+		}
+		defer n.peers.releaseRequest(p)
+		defer func() {
+			if r := recover(); r != nil {
+				n.log.Error().Interface("panic", r).Str("protocol", name).Str("peer", p.String()).Msg("handler panic")
+				s.Reset()
+			}
+		}()
+		s.SetDeadline(time.Now().Add(n.cfg.RequestTimeout))
+		if err := fn(p, s); err != nil {
+			if k := wire.KindOf(err); k == wire.ErrMalformed || k == wire.ErrTooLarge || k == wire.ErrCompression {
+				n.misbehave(p, PenaltyMalformed, name+": malformed request", err)
+			}
+			s.Reset()
+			return
+		}
+		s.Close()
+	}
+}
+
+func (n *Node) serveStatus(p peer.ID, s network.Stream) error {
+	raw, err := n.codec.ReadMsg(s, 256)
+	if err != nil {
+		return err
+	}
+	theirs, err := wire.DecodeStatus(raw)
+	if err != nil {
+		return err
+	}
+	if err := n.codec.WriteMsg(s, n.ourStatus().Bytes()); err != nil {
+		return err
+	}
+	n.acceptStatus(p, theirs)
+	return nil
+}
+
+func (n *Node) serveHeaders(_ peer.ID, s network.Stream) error {
+	raw, err := n.codec.ReadMsg(s, 4096)
+	if err != nil {
+		return err
+	}
+	q, err := wire.DecodeHeadersRequest(raw)
+	if err != nil {
+		return err
+	}
+	hs := n.deps.Chain.HeadersAfter(q.Locator, q.Stop, int(q.Max))
+	if len(hs) > int(q.Max) {
+		hs = hs[:q.Max]
+	}
+	return n.codec.WriteMsg(s, wire.EncodeHeaders(hs))
+}
+
+func (n *Node) serveBlocks(p peer.ID, s network.Stream) error {
+	raw, err := n.codec.ReadMsg(s, 4096)
+	if err != nil {
+		return err
+	}
+	hashes, err := wire.DecodeHashes(raw, wire.MaxBlocksPerRequest)
+	if err != nil {
+		return err
+	}
+	for _, h := range hashes {
+		b, err := n.deps.Chain.BlockByHash(h)
+		if err != nil || b == nil {
+			if err := n.codec.WriteBlobStatus(s, wire.BlobNotFound); err != nil {
+				return err
+			}
+			continue
+		}
+		data := b.Bytes()
+		if !n.peers.allowBytes(p, len(data)) {
+			if err := n.codec.WriteBlobStatus(s, wire.BlobBusy); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := n.codec.WriteBlob(s, data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (n *Node) serveContribution(p peer.ID, s network.Stream) error {
+	raw, err := n.codec.ReadMsg(s, 64)
+	if err != nil {
+		return err
+	}
+	hs, err := wire.DecodeHashes(raw, 1)
+	if err != nil {
+		return err
+	}
+	var c []byte
+	ok := false
+	if n.deps.Contributions != nil {
+		c, ok = n.deps.Contributions.Contribution(hs[0])
+	}
+	switch {
+	case !ok:
+		return n.codec.WriteBlobStatus(s, wire.BlobNotFound)
+	case !n.peers.allowBytes(p, len(c)):
+		return n.codec.WriteBlobStatus(s, wire.BlobBusy)
+	}
+	return n.codec.WriteBlob(s, c)
+}
+
+// snapCache keeps the manifest of the last snapshot served, so that the
+// chunk requests that follow do not recompute it.
+type snapCache struct {
+	mu       sync.Mutex
+	block    chain.Hash
+	weights  []byte
+	manifest *wire.SnapManifest
+}
+
+func (n *Node) snapshot(block chain.Hash) ([]byte, *wire.SnapManifest, bool) {
+	src := n.deps.SnapshotSource
+	if src == nil {
+		return nil, nil, false
+	}
+	c := &n.snapCache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.manifest != nil && c.block == block {
+		return c.weights, c.manifest, true
+	}
+	w, err := src.SnapshotWeights(block)
+	if err != nil || len(w) == 0 || len(w)%4 != 0 {
+		return nil, nil, false
+	}
+	m := buildManifest(block, w, n.cfg.StateChunk)
+	if len(m.Leaves) > wire.MaxManifestLeaves {
+		return nil, nil, false
+	}
+	c.block, c.weights, c.manifest = block, w, m
+	return w, m, true
+}
+
+func (n *Node) serveSnapManifest(_ peer.ID, s network.Stream) error {
+	raw, err := n.codec.ReadMsg(s, 64)
+	if err != nil {
+		return err
+	}
+	hs, err := wire.DecodeHashes(raw, 1)
+	if err != nil {
+		return err
+	}
+	_, m, ok := n.snapshot(hs[0])
+	if !ok {
+		return n.codec.WriteBlobStatus(s, wire.BlobNotFound)
+	}
+	return n.codec.WriteBlob(s, m.Bytes())
+}
+
+func (n *Node) serveSnapChunk(p peer.ID, s network.Stream) error {
+	raw, err := n.codec.ReadMsg(s, 64)
+	if err != nil {
+		return err
+	}
+	q, err := wire.DecodeSnapChunkRequest(raw)
+	if err != nil {
+		return err
+	}
+	w, m, ok := n.snapshot(q.Block)
+	if !ok || int(q.Index) >= len(m.Leaves) {
+		return n.codec.WriteBlobStatus(s, wire.BlobNotFound)
+	}
+	off := int(q.Index) * int(m.ChunkSize)
+	chunk := w[off : off+m.ChunkLen(int(q.Index))]
+	if !n.peers.allowBytes(p, len(chunk)) {
+		return n.codec.WriteBlobStatus(s, wire.BlobBusy)
+	}
+	return n.codec.WriteBlob(s, chunk)
+}
+
+// --- requester side ---
+
+// request opens a stream to p, writes req, and hands the stream to read.
+// On any error the stream is reset.
+func (n *Node) request(ctx context.Context, p peer.ID, proto protocol.ID, req []byte, read func(r io.Reader) error) error {
+	if n.closed.Load() {
+		return errorf(ErrClosed, "node closed")
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	defer cancel()
+	s, err := n.host.NewStream(ctx, p, proto)
+	if err != nil {
+		return err
+	}
+	deadline, _ := ctx.Deadline()
+	s.SetDeadline(deadline)
+	// Reset the stream if the context ends first (Close of the node).
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	defer stop()
+	err = n.codec.WriteMsg(s, req)
+	if err == nil {
+		err = s.CloseWrite()
+	}
+	if err == nil {
+		err = read(s)
+	}
+	if err != nil {
+		s.Reset()
+		return err
+	}
+	return s.Close()
+}
+
+// exchangeStatus sends our status to p and records p's.
+func (n *Node) exchangeStatus(ctx context.Context, p peer.ID) error {
+	var theirs *wire.Status
+	err := n.request(ctx, p, n.proto.status, n.ourStatus().Bytes(), func(r io.Reader) error {
+		raw, err := n.codec.ReadMsg(r, 256)
+		if err != nil {
+			return err
+		}
+		theirs, err = wire.DecodeStatus(raw)
+		return err
+	})
+	if err != nil {
+		n.penaliseResponse(p, "status", err)
+		return err
+	}
+	n.acceptStatus(p, theirs)
+	return nil
+}
+
+// acceptStatus records a peer's status; a peer of another network is
+// disconnected, and one with more work wakes the sync loop.
+func (n *Node) acceptStatus(p peer.ID, st *wire.Status) {
+	if st.Genesis != n.cfg.Genesis {
+		n.log.Debug().Str("peer", p.String()).Str("genesis", st.Genesis.String()).Msg("peer on another network")
+		go n.host.Network().ClosePeer(p)
+		return
+	}
+	n.peers.setStatus(p, st)
+	if st.Work().Cmp(n.deps.Chain.BestTip().Work) > 0 {
+		n.sync.wakeUp()
+	}
+}
+
+// fetchHeaders asks p for headers after locator.
+func (n *Node) fetchHeaders(ctx context.Context, p peer.ID, locator []chain.Hash, stop chain.Hash, max int) ([]chain.Header, error) {
+	if len(locator) > wire.MaxLocator {
+		locator = append(locator[:wire.MaxLocator-1:wire.MaxLocator-1], locator[len(locator)-1])
+	}
+	q := &wire.HeadersRequest{Locator: locator, Stop: stop, Max: uint32(max)}
+	var hs []chain.Header
+	err := n.request(ctx, p, n.proto.headers, q.Bytes(), func(r io.Reader) error {
+		raw, err := n.codec.ReadMsg(r, wire.MaxFrame)
+		if err != nil {
+			return err
+		}
+		hs, err = wire.DecodeHeaders(raw, max)
+		return err
+	})
+	if err != nil {
+		n.penaliseResponse(p, "headers", err)
+		return nil, err
+	}
+	return hs, nil
+}
+
+// fetchBlocks asks p for the bodies of hashes and returns those it had,
+// verified against their headers (wire.VerifyBody); missing entries are
+// nil. Any malformed or mismatched body fails the whole request and
+// penalises p.
+func (n *Node) fetchBlocks(ctx context.Context, p peer.ID, hashes []chain.Hash) ([]*chain.Block, error) {
+	out := make([]*chain.Block, len(hashes))
+	err := n.request(ctx, p, n.proto.blocks, wire.EncodeHashes(hashes), func(r io.Reader) error {
+		for i, h := range hashes {
+			raw, err := n.codec.ReadBlob(r, n.cfg.MaxBlockSize)
+			if errors.Is(err, wire.ErrNotFound) || errors.Is(err, wire.ErrBusy) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			b, err := wire.DecodeBody(h, raw)
+			if err != nil {
+				return err
+			}
+			out[i] = b
+		}
+		return nil
+	})
+	n.stats.bodyFetches.Add(1)
+	if err != nil {
+		n.penaliseResponse(p, "blocks", err)
+		return nil, err
+	}
+	return out, nil
+}
+
+// fetchBlock fetches one body from p.
+func (n *Node) fetchBlock(ctx context.Context, p peer.ID, h chain.Hash) (*chain.Block, error) {
+	bs, err := n.fetchBlocks(ctx, p, []chain.Hash{h})
+	if err != nil {
+		return nil, err
+	}
+	if bs[0] == nil {
+		return nil, errorf(ErrNotFound, "peer %s does not have block %s", p, h)
+	}
+	return bs[0], nil
+}
+
+// fetchContribution fetches a contribution by hash from p, at most
+// MaxContributionSize bytes, verified against the hash.
+func (n *Node) fetchContribution(ctx context.Context, p peer.ID, h chain.Hash) ([]byte, error) {
+	var c []byte
+	err := n.request(ctx, p, n.proto.contribution, wire.EncodeHashes([]chain.Hash{h}), func(r io.Reader) error {
+		raw, err := n.codec.ReadBlob(r, n.cfg.MaxContributionSize)
+		if err != nil {
+			return err
+		}
+		if err := wire.VerifyContribution(h, raw); err != nil {
+			return err
+		}
+		c = raw
+		return nil
+	})
+	if err != nil {
+		n.penaliseResponse(p, "contribution", err)
+		if errors.Is(err, wire.ErrNotFound) {
+			return nil, errorf(ErrNotFound, "peer %s does not have contribution %s", p, h)
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// fetchManifest fetches the snapshot manifest for header h from p and
+// verifies it against h's state root.
+func (n *Node) fetchManifest(ctx context.Context, p peer.ID, h *chain.Header) (*wire.SnapManifest, error) {
+	var m *wire.SnapManifest
+	err := n.request(ctx, p, n.proto.snapManifest, wire.EncodeHashes([]chain.Hash{h.BlockHash()}), func(r io.Reader) error {
+		raw, err := n.codec.ReadBlob(r, wire.MaxFrame)
+		if err != nil {
+			return err
+		}
+		if m, err = wire.DecodeSnapManifest(raw); err != nil {
+			return err
+		}
+		return checkManifest(m, h, n.cfg.StateChunk)
+	})
+	if err != nil {
+		n.penaliseResponse(p, "snap-manifest", err)
+		return nil, err
+	}
+	return m, nil
+}
+
+// fetchChunk fetches chunk i of the snapshot m describes and verifies it
+// against its leaf.
+func (n *Node) fetchChunk(ctx context.Context, p peer.ID, m *wire.SnapManifest, i int) ([]byte, error) {
+	q := &wire.SnapChunkRequest{Block: m.Block, Index: uint32(i)}
+	want := m.ChunkLen(i)
+	var chunk []byte
+	err := n.request(ctx, p, n.proto.snapChunk, q.Bytes(), func(r io.Reader) error {
+		raw, err := n.codec.ReadBlob(r, want)
+		if err != nil {
+			return err
+		}
+		if len(raw) != want || snapLeaf(raw) != m.Leaves[i] {
+			return errorf(ErrBadPeerData, "snapshot %s chunk %d does not match its manifest leaf", m.Block, i)
+		}
+		chunk = raw
+		return nil
+	})
+	if err != nil {
+		n.penaliseResponse(p, "snap-chunk", err)
+		return nil, err
+	}
+	return chunk, nil
+}

@@ -1,0 +1,391 @@
+package p2p
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/gradientcoin/gradientcoin/chain"
+	"github.com/gradientcoin/gradientcoin/net/wire"
+)
+
+// syncer is the headers-first sync loop. One goroutine runs it; it wakes
+// every SyncInterval, or when a peer shows more work, picks the peer with
+// the most work, and catches up from it:
+//
+//  1. (snap sync, once) if that peer serves a weights snapshot at least
+//     SnapMinDepth blocks ahead, walk its headers to the snapshot block,
+//     fetch the manifest (checked against the header's state root) and
+//     the chunks (each checked against its leaf) from every peer that
+//     offers the same snapshot, and import it;
+//  2. ask the peer for up to MaxHeadersPerMsg headers after our locator,
+//     check that they link up and carry valid proof of work;
+//  3. download the missing bodies in batches of BodyBatch from all peers
+//     with a status (at most BodyWindow batches in flight, retrying a
+//     failed batch on the best peer), check each against its header, and
+//     hand them to the chain in order;
+//  4. repeat from the last header received until the peer has no more.
+//
+// A peer whose headers are invalid, or whose chain contains an invalid
+// block, is charged PenaltyInvalidBlock; one that claimed more work and
+// then had nothing to offer, PenaltyLiedAboutWork.
+type syncer struct {
+	n        *Node
+	wake     chan struct{}
+	syncing  atomic.Bool
+	snapDone bool // only touched by the sync goroutine
+}
+
+func newSyncer(n *Node) *syncer { return &syncer{n: n, wake: make(chan struct{}, 1)} }
+
+func (s *syncer) wakeUp() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *syncer) run() {
+	t := time.NewTicker(s.n.cfg.SyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.n.ctx.Done():
+			return
+		case <-s.wake:
+		case <-t.C:
+		}
+		s.step()
+	}
+}
+
+// step syncs from the best peer until no peer has more work than us.
+func (s *syncer) step() {
+	n := s.n
+	defer s.syncing.Store(false)
+	for n.ctx.Err() == nil {
+		ours := n.deps.Chain.BestTip()
+		peers := n.peers.withStatus()
+		if len(peers) == 0 || peers[0].status.Work().Cmp(ours.Work) <= 0 {
+			return
+		}
+		best := peers[0]
+		s.syncing.Store(best.status.TipHeight > ours.Height+n.cfg.CatchUpBlocks)
+		progressed, err := s.syncFrom(best.id, best.status, peers)
+		if err != nil {
+			n.log.Debug().Err(err).Str("peer", best.id.String()).Msg("sync round failed")
+			n.queueStatus(best.id)
+			return
+		}
+		if !progressed {
+			if n.peers.status(best.id) == best.status {
+				// It still claims the work it could not show.
+				n.misbehave(best.id, PenaltyLiedAboutWork, "advertised more work than its headers show", nil)
+				n.peers.setStatus(best.id, nil)
+			}
+			n.queueStatus(best.id)
+			return
+		}
+	}
+}
+
+// syncFrom catches up from p. It reports whether any block was added.
+func (s *syncer) syncFrom(p peer.ID, st *wire.Status, peers []peerStatus) (bool, error) {
+	n := s.n
+	c := n.deps.Chain
+	if n.cfg.SnapSync && n.deps.SnapshotSink != nil && !s.snapDone && !st.SnapHash.IsZero() &&
+		st.SnapHeight > c.BestTip().Height+n.cfg.SnapMinDepth {
+		if err := s.snapSync(p, st, peers); err != nil {
+			n.log.Warn().Err(err).Str("peer", p.String()).Msg("snap sync failed; replaying from our tip")
+		}
+		s.snapDone = true // one attempt; full replay otherwise
+	}
+	progressed := false
+	var last chain.Hash
+	for n.ctx.Err() == nil {
+		loc := c.Locator()
+		if !last.IsZero() {
+			loc = append([]chain.Hash{last}, loc...)
+		}
+		hdrs, err := n.fetchHeaders(n.ctx, p, loc, chain.Hash{}, wire.MaxHeadersPerMsg)
+		if err != nil {
+			return progressed, err
+		}
+		if len(hdrs) == 0 {
+			return progressed, nil
+		}
+		hdrs, err = s.checkHeaders(p, hdrs, last)
+		if err != nil {
+			return progressed, err
+		}
+		last = hdrs[len(hdrs)-1].BlockHash()
+		var need []chain.Hash
+		for i := range hdrs {
+			if h := hdrs[i].BlockHash(); !c.HaveBlock(h) {
+				need = append(need, h)
+			}
+		}
+		if len(need) > 0 {
+			added, err := s.download(p, need, peers)
+			progressed = progressed || added > 0
+			if err != nil {
+				return progressed, err
+			}
+		}
+		if len(hdrs) < wire.MaxHeadersPerMsg {
+			return progressed, nil
+		}
+	}
+	return progressed, errorf(ErrClosed, "node closed")
+}
+
+// checkHeaders checks that hdrs extend a block we have (or prev, the last
+// header of the previous batch), link up, and pass the context-free
+// header checks. A header whose timestamp is too far ahead ends the list
+// there (it may become valid later); anything else invalid charges p.
+func (s *syncer) checkHeaders(p peer.ID, hdrs []chain.Header, prev chain.Hash) ([]chain.Header, error) {
+	n := s.n
+	first := hdrs[0].PrevBlock
+	if first != prev && !n.deps.Chain.HaveBlock(first) {
+		n.misbehave(p, PenaltyBadResponse, "headers do not connect to our locator", nil)
+		return nil, errorf(ErrBadPeerData, "headers from %s start at unknown parent %s", p, first)
+	}
+	for i := range hdrs {
+		h := &hdrs[i]
+		if i > 0 && (h.PrevBlock != hdrs[i-1].BlockHash() || h.Height != hdrs[i-1].Height+1) {
+			n.misbehave(p, PenaltyInvalidBlock, "headers do not link up", nil)
+			return nil, errorf(ErrBadPeerData, "header %d from %s does not extend header %d", i, p, i-1)
+		}
+		if err := n.deps.Chain.CheckHeader(h); err != nil {
+			if BlockVerdict(err) == pubsub.ValidationReject {
+				n.misbehave(p, PenaltyInvalidBlock, "invalid header", err)
+				return nil, wrapf(ErrBadPeerData, err, "header %d (%s) from %s", i, h.BlockHash(), p)
+			}
+			if i == 0 {
+				return nil, wrapf(ErrNotFound, err, "header %s from %s not usable yet", h.BlockHash(), p)
+			}
+			return hdrs[:i], nil
+		}
+	}
+	return hdrs, nil
+}
+
+type batchResult struct {
+	blocks []*chain.Block
+	err    error
+}
+
+// download fetches the bodies of need (in chain order) and processes
+// them in order. It returns how many blocks the chain took.
+func (s *syncer) download(best peer.ID, need []chain.Hash, peers []peerStatus) (int, error) {
+	n := s.n
+	ctx, cancel := context.WithCancel(n.ctx)
+	defer cancel()
+
+	sources := []peer.ID{best}
+	for _, ps := range peers {
+		if ps.id != best {
+			sources = append(sources, ps.id)
+		}
+	}
+	var batches [][]chain.Hash
+	for i := 0; i < len(need); i += n.cfg.BodyBatch {
+		batches = append(batches, need[i:min(i+n.cfg.BodyBatch, len(need))])
+	}
+	results := make([]chan batchResult, len(batches))
+	for i := range results {
+		results[i] = make(chan batchResult, 1)
+	}
+	window := make(chan struct{}, n.cfg.BodyWindow)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() { // dispatcher: at most BodyWindow batches fetched ahead
+		defer wg.Done()
+		for i, b := range batches {
+			select {
+			case window <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				blocks, err := s.fetchBatch(ctx, sources[i%len(sources)], best, b)
+				results[i] <- batchResult{blocks, err}
+			}()
+		}
+	}()
+
+	added := 0
+	for i := range batches {
+		var r batchResult
+		select {
+		case r = <-results[i]:
+		case <-ctx.Done():
+			return added, errorf(ErrClosed, "node closed")
+		}
+		if r.err != nil {
+			return added, r.err
+		}
+		for _, b := range r.blocks {
+			err := n.deps.Chain.ProcessBlock(b)
+			if err == nil {
+				added++
+				n.stats.blocksSynced.Add(1)
+				continue
+			}
+			if k, _ := chainKind(err); k == chain.ErrDuplicateBlock {
+				continue
+			}
+			if BlockVerdict(err) == pubsub.ValidationReject {
+				n.misbehave(best, PenaltyInvalidBlock, "served a chain with an invalid block", err)
+				return added, wrapf(ErrBadPeerData, err, "block %s from %s's chain", b.Hash(), best)
+			}
+			return added, err
+		}
+		<-window
+	}
+	return added, nil
+}
+
+// fetchBatch fetches a batch from src, then whatever src lacked from best.
+func (s *syncer) fetchBatch(ctx context.Context, src, best peer.ID, hashes []chain.Hash) ([]*chain.Block, error) {
+	n := s.n
+	out, err := n.fetchBlocks(ctx, src, hashes)
+	if err != nil {
+		if src == best {
+			return nil, err
+		}
+		out = make([]*chain.Block, len(hashes))
+	}
+	var missing []int
+	for i, b := range out {
+		if b == nil {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	if src == best {
+		return nil, errorf(ErrNotFound, "peer %s lacks %d of the blocks its headers list", best, len(missing))
+	}
+	retry := make([]chain.Hash, len(missing))
+	for j, i := range missing {
+		retry[j] = hashes[i]
+	}
+	got, err := n.fetchBlocks(ctx, best, retry)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range missing {
+		if got[j] == nil {
+			return nil, errorf(ErrNotFound, "peer %s lacks block %s its headers list", best, retry[j])
+		}
+		out[i] = got[j]
+	}
+	return out, nil
+}
+
+// snapSync fetches and imports the weights snapshot st advertises.
+func (s *syncer) snapSync(p peer.ID, st *wire.Status, peers []peerStatus) error {
+	n := s.n
+	c := n.deps.Chain
+	var snap *chain.Header
+	var last chain.Hash
+	for rounds := uint64(0); snap == nil; rounds++ {
+		if rounds > st.SnapHeight/wire.MaxHeadersPerMsg+2 {
+			return errorf(ErrSnapshot, "peer %s did not lead its headers to snapshot %s", p, st.SnapHash)
+		}
+		loc := c.Locator()
+		if !last.IsZero() {
+			loc = append([]chain.Hash{last}, loc...)
+		}
+		hdrs, err := n.fetchHeaders(n.ctx, p, loc, st.SnapHash, wire.MaxHeadersPerMsg)
+		if err != nil {
+			return wrapf(ErrSnapshot, err, "headers to snapshot")
+		}
+		if len(hdrs) == 0 {
+			return errorf(ErrSnapshot, "peer %s has no headers towards snapshot %s", p, st.SnapHash)
+		}
+		if hdrs, err = s.checkHeaders(p, hdrs, last); err != nil {
+			return wrapf(ErrSnapshot, err, "headers to snapshot")
+		}
+		for i := range hdrs {
+			if hdrs[i].BlockHash() == st.SnapHash {
+				h := hdrs[i]
+				snap = &h
+				break
+			}
+		}
+		last = hdrs[len(hdrs)-1].BlockHash()
+	}
+	m, err := n.fetchManifest(n.ctx, p, snap)
+	if err != nil {
+		return wrapf(ErrSnapshot, err, "manifest of %s", st.SnapHash)
+	}
+	if m.TotalSize > n.cfg.MaxSnapshotSize {
+		return errorf(ErrSnapshot, "snapshot %s of %d bytes exceeds the limit %d", st.SnapHash, m.TotalSize, n.cfg.MaxSnapshotSize)
+	}
+	sources := []peer.ID{p}
+	for _, ps := range peers {
+		if ps.id != p && ps.status.SnapHash == st.SnapHash {
+			sources = append(sources, ps.id)
+		}
+	}
+	weights := make([]byte, m.TotalSize)
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		firstEr error
+		next    atomic.Int64
+	)
+	workers := min(len(m.Leaves), 4*len(sources), 16)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(m.Leaves) || n.ctx.Err() != nil {
+					return
+				}
+				var chunk []byte
+				var err error
+				for try := range len(sources) + 1 {
+					src := sources[(w+try)%len(sources)]
+					if try == len(sources) {
+						src = p
+					}
+					if chunk, err = n.fetchChunk(n.ctx, src, m, i); err == nil {
+						break
+					}
+				}
+				if err != nil {
+					mu.Lock()
+					if firstEr == nil {
+						firstEr = err
+					}
+					mu.Unlock()
+					return
+				}
+				copy(weights[i*int(m.ChunkSize):], chunk)
+			}
+		}()
+	}
+	wg.Wait()
+	if firstEr != nil {
+		return wrapf(ErrSnapshot, firstEr, "chunks of %s", st.SnapHash)
+	}
+	if err := n.deps.SnapshotSink.ImportSnapshot(snap, weights); err != nil {
+		return wrapf(ErrSnapshot, err, "import snapshot %s", st.SnapHash)
+	}
+	n.stats.snapImports.Add(1)
+	n.log.Info().Uint64("height", snap.Height).Str("block", st.SnapHash.String()).Int("bytes", len(weights)).Msg("imported weights snapshot")
+	return nil
+}

@@ -42,7 +42,10 @@ for src in "${srcs[@]}"; do
   out=${src%.cu}.fatbin
   # Relative paths and a fixed output name keep the fatbin independent of
   # where the tree lives.
-  "$NVCC" "${FLAGS[@]}" "${ARCH[@]}" -o "$out.tmp" "$src"
+  # Per-kernel flags from a "// nvcc-flags: ..." line in the source (e.g.
+  # -fmad=false for the consensus kernels).
+  read -r -a extra <<<"$(sed -n 's|^// nvcc-flags: *||p' "$src" | head -n 1)"
+  "$NVCC" "${FLAGS[@]}" ${extra[@]+"${extra[@]}"} "${ARCH[@]}" -o "$out.tmp" "$src"
   mv "$out.tmp" "$out"
   echo "kernels: $src -> $out ($(stat -c %s "$out") bytes)"
   if [[ "${KERNELS_VERBOSE:-0}" == 1 ]]; then

@@ -569,8 +569,9 @@ func (k softmaxK) forward(out []float32, in []arg) error {
 	if err != nil {
 		return err
 	}
-	SoftmaxForward(out, in[0].data, s[0]*s[1], s[2], k.scale, k.causal, nil)
-	return nil
+	// attnSoftmaxForward: SoftmaxForward, or its GPU kernel in the gccuda
+	// build (softmax_gpu.go).
+	return attnSoftmaxForward(out, in[0].data, s[0]*s[1], s[2], k.scale, k.causal)
 }
 func (k softmaxK) diffWRT() []bool { return []bool{true} }
 func (k softmaxK) grads(_ G.Nodes, p, dp *G.Node) (G.Nodes, error) {
@@ -599,8 +600,7 @@ func (k softmaxGradK) forward(out []float32, in []arg) error {
 	if err != nil {
 		return err
 	}
-	SoftmaxBackward(out, in[0].data, in[1].data, s[0]*s[1], s[2], k.scale, k.causal)
-	return nil
+	return attnSoftmaxBackward(out, in[0].data, in[1].data, s[0]*s[1], s[2], k.scale, k.causal)
 }
 
 type attnContextK struct{ a AttnShape }

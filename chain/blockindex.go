@@ -36,6 +36,7 @@ type blockNode struct {
 	workSum  *big.Int
 	status   BlockStatus
 	seq      uint64 // order of arrival, for debugging and stable scans
+	unsaved  bool   // data held in memory until its connect commit writes it
 }
 
 func newBlockNode(h *Header, parent *blockNode, seq uint64) *blockNode {

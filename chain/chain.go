@@ -397,10 +397,16 @@ func (bc *BlockChain) acceptBlock(blk *Block, hash Hash, parent *blockNode) ([]T
 	if err := CheckHeaderContext(bc.p, h, &parent.header, parent.medianTimePast(bc.p.MedianTimeBlocks)); err != nil {
 		return nil, err
 	}
-	if err := bc.store.PutBlock(blk, StatusDataStored); err != nil {
-		return nil, storeErr("store block", err)
+	// A block that extends the tip is written with its connect commit (one
+	// store transaction, one fsync); any other block is stored now.
+	extendsTip := parent == bc.main.tip()
+	if !extendsTip {
+		if err := bc.store.PutBlock(blk, StatusDataStored); err != nil {
+			return nil, storeErr("store block", err)
+		}
 	}
 	node := bc.index.add(h, parent, StatusDataStored)
+	node.unsaved = extendsTip
 	events, failures, err := bc.activateBestChain(map[Hash]*Block{hash: blk}, node)
 	if err != nil {
 		return events, err
@@ -530,14 +536,17 @@ func (bc *BlockChain) reorganize(target *blockNode, have map[Hash]*Block) (TipEv
 			state: ChainState{Tip: d.parent.hash, Height: d.parent.height, Supply: supply}})
 	}
 
-	var w []float32
-	if len(detach) == 0 {
-		w = slices.Clone(bc.weights)
-	} else {
+	// w is the weights as of the block being attached. Extending the tip,
+	// it starts as the tip's slice itself and is copied only before the
+	// first block with contributions changes it (a block without them
+	// leaves the weights alone): no copy of a large model per block.
+	w, owned := bc.weights, false
+	if len(detach) > 0 {
 		var err error
 		if w, err = bc.weightsAt(fork); err != nil {
 			return TipEvent{}, nil, err
 		}
+		owned = true
 	}
 	var conn []connectStep
 	parentRoot := fork.header.StateRoot
@@ -548,6 +557,9 @@ func (bc *BlockChain) reorganize(target *blockNode, have map[Hash]*Block) (TipEv
 		}
 		undo, _, err := connectTxs(bc.p, view, blk, bc.p.GenesisHash)
 		if err == nil {
+			if len(blk.Contributions) > 0 && !owned {
+				w, owned = slices.Clone(w), true
+			}
 			err = applyModel(bc.p, w, blk, parentRoot)
 		}
 		if err != nil {
@@ -585,11 +597,14 @@ func (bc *BlockChain) reorganize(target *blockNode, have map[Hash]*Block) (TipEv
 	for _, c := range conn {
 		st := c.node.status | StatusValid
 		u := &StateUpdate{Block: c.node.hash, Connect: true, Status: st, State: c.state, Delta: c.delta, Undo: c.undo}
+		if c.node.unsaved {
+			u.NewBlock = c.blk
+		}
 		if err := bc.store.Commit(u); err != nil {
 			bc.failed = storeErr("connect block", err)
 			return TipEvent{}, nil, bc.failed
 		}
-		c.node.status = st
+		c.node.status, c.node.unsaved = st, false
 		bc.main = append(bc.main, c.node)
 		bc.supply = c.state.Supply
 		ev.Connected = append(ev.Connected, c.blk)
@@ -617,12 +632,16 @@ func applySupply(supply uint64, d *UtxoDelta) (uint64, error) {
 func (bc *BlockChain) markInvalid(n *blockNode) {
 	n.status |= StatusValidateFailed
 	n.status &^= StatusValid
-	if n.status&StatusDataStored != 0 {
+	if n.unsaved {
+		// Never written: the block was to be stored with its connect
+		// commit. Remember it as invalid in memory only.
+		n.status &^= StatusDataStored
+	} else if n.status&StatusDataStored != 0 {
 		bc.store.SetStatus(n.hash, n.status)
 	}
 	for _, d := range n.descendants() {
 		d.status |= StatusInvalidAncestor
-		if d.status&StatusDataStored != 0 {
+		if d.status&StatusDataStored != 0 && !d.unsaved {
 			bc.store.SetStatus(d.hash, d.status)
 		}
 	}

@@ -37,8 +37,9 @@
 // (ErrDuplicateBlock, ErrKnownInvalid) → CheckBlockSanity (not cached on
 // failure: a body that does not match its header never marks the header
 // invalid) → orphan pool if the parent is unknown (bounded by count, expiring)
-// → CheckHeaderContext (height, ASERT bits, median time past) → stored →
-// if its branch has the most work (ties keep the first seen), every block to
+// → CheckHeaderContext (height, ASERT bits, median time past) → stored
+// (a block extending the tip: with its connect commit) → if its branch has
+// the most work (ties keep the first seen), every block to
 // attach is connected to a scratch UtxoView rolled back to the fork point and
 // to the weights at the fork point (checkpoint + replay), checking the
 // connect rules (CheckTxInputs, coinbase value, CheckTxSignatures) and the

@@ -28,6 +28,9 @@ type StateUpdate struct {
 	State   ChainState  // the chain state after the update
 	Delta   UtxoDelta
 	Undo    []byte // connect only: EncodeUndo of the outputs the block spent
+	// NewBlock, on a connect, is the block itself if it is not stored yet:
+	// the store writes it (as PutBlock would) in the same transaction.
+	NewBlock *Block
 }
 
 // Store is the chain's persistent storage. chain/store implements it on
@@ -175,6 +178,14 @@ func (m *MemStore) State() (ChainState, bool, error) {
 func (m *MemStore) Commit(u *StateUpdate) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if u.NewBlock != nil && u.Connect {
+		if h := u.NewBlock.Hash(); h != u.Block {
+			return ruleError(ErrStore, "commit: new block %s is not block %s", h, u.Block)
+		}
+		if _, ok := m.blocks[u.Block]; !ok {
+			m.blocks[u.Block] = u.NewBlock.Bytes()
+		}
+	}
 	if _, ok := m.blocks[u.Block]; !ok {
 		return ruleError(ErrNotFound, "commit: block %s not stored", u.Block)
 	}

@@ -2,9 +2,11 @@
 //
 // Contract: every chain.StateUpdate (one connected or disconnected block:
 // UTXO delta, undo record, block status, chain state) is one bbolt
-// read-write transaction, so after a crash (kill -9 included) the database
-// holds either all of a block's changes or none, and the recorded tip always
-// agrees with the UTXO set. PutBlock is its own transaction and is durable
+// read-write transaction (with the block itself when the update carries
+// NewBlock: a block that extends the tip is written with its connect), so
+// after a crash (kill -9 included) the database holds either all of a
+// block's changes or none, and the recorded tip always agrees with the UTXO
+// set. PutBlock (side-chain blocks) is its own transaction and is durable
 // when it returns. bbolt fsyncs on every commit unless Options.NoSync is
 // set (benchmarks only). Model weights are not stored here: they are
 // derived data that chain.BlockChain rebuilds from checkpoints and replay.

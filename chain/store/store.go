@@ -285,8 +285,24 @@ func addrKey(a chain.Address, op chain.OutPoint) []byte {
 
 // Commit implements chain.Store: one bbolt transaction per block.
 func (s *Store) Commit(u *chain.StateUpdate) error {
+	var newRaw []byte
+	if u.NewBlock != nil && u.Connect {
+		if h := u.NewBlock.Hash(); h != u.Block {
+			return storeErr("commit", fmt.Errorf("new block %s is not block %s", h, u.Block))
+		}
+		newRaw = u.NewBlock.Bytes()
+	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketBlocks).Get(u.Block[:]) == nil {
+		blocks := tx.Bucket(bucketBlocks)
+		if newRaw != nil && blocks.Get(u.Block[:]) == nil {
+			if err := blocks.Put(u.Block[:], newRaw); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketIndex).Put(u.Block[:], indexValue(&u.NewBlock.Header, u.Status)); err != nil {
+				return err
+			}
+		}
+		if blocks.Get(u.Block[:]) == nil {
 			return notFound("commit: block %s not stored", u.Block)
 		}
 		utxo, addr := tx.Bucket(bucketUtxo), tx.Bucket(bucketAddr)

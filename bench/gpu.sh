@@ -15,6 +15,11 @@
 #   RESULT sha256d.nonce_rate.kernel_alu|kernel_mad <v> GH/s device=... (each kernel variant)
 #   RESULT sha256d.cpu1core_rate <v> MH/s device=<cpu> commit=<sha> date=<yyyy-mm-dd>
 # GPU_SHAPES=1 adds a block-size / launch-length sweep.
+# run also runs the attention softmax benchmarks and their PyTorch peer
+# (bench/torch_softmax.py, in the same command) and prints, per direction,
+# precision and row length (128, 1024, 8192 columns):
+#   RESULT softmax.<fwd|bwd>.bandwidth[.bf16].c<cols> <v> TB/s vs=torch ratio=<x> device=... commit=... date=...
+#   bash bench/gpu.sh softmax      # only the softmax tests, benchmarks and peer
 # and exits non-zero if any GPU test failed. OUT defaults to .gpu/out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +30,11 @@ GPU_DIR=.gpu
 PKGS=(./gpu)
 if ls worker/miner/*_cuda_test.go >/dev/null 2>&1 || grep -ls '^//go:build cuda' worker/miner/*_test.go >/dev/null 2>&1; then
   PKGS+=(./worker/miner)
+fi
+
+# The attention softmax operator's GPU tests (worker/model, gccuda build).
+if grep -ls '^//go:build gccuda' worker/model/*_test.go >/dev/null 2>&1; then
+  PKGS+=(./worker/model)
 fi
 
 build() {
@@ -45,7 +55,7 @@ build() {
     done
   done
   commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
-  if ! git diff --quiet HEAD -- gpu kernels worker/miner 2>/dev/null; then
+  if ! git diff --quiet HEAD -- gpu kernels worker/miner worker/model bench/torch_softmax.py 2>/dev/null; then
     commit="$commit-dirty"
   fi
   echo "$commit" >"$GPU_DIR/COMMIT"
@@ -132,6 +142,74 @@ run() {
     echo "gpu.sh: no benchmark figures (see $out/bench-*.log)" >&2
     failed=1
   fi
+  softmax_bench "$out" "$commit" "$date" "$devname" || failed=1
+  exit $failed
+}
+
+# softmax_bench OUT COMMIT DATE DEVICE: the softmax bandwidth benchmarks and
+# the PyTorch peer in one go; appends RESULT lines to OUT/results.txt.
+softmax_bench() {
+  local out=$1 commit=$2 date=$3 devname=$4 rc=0
+  echo "== softmax benchmarks (Go) and PyTorch peer"
+  "$GPU_DIR/gpu.test" -test.run '^$' -test.bench '^BenchmarkSoftmaxGPU$' -test.benchtime 50x -test.count 3 >"$out/bench-softmax.log" 2>&1 || rc=1
+  "$GPU_DIR/gpu.test" -test.run '^$' -test.bench '^BenchmarkSoftmaxGPUKind$' -test.benchtime 20x >"$out/bench-softmax-kinds.log" 2>&1 || rc=1
+  PYTHONUNBUFFERED=1 python3 bench/torch_softmax.py >"$out/torch-softmax.log" 2>&1 || rc=1
+  grep -hE '^Benchmark' "$out/bench-softmax.log" "$out/bench-softmax-kinds.log" || true
+  grep -E '^(TORCH|#)' "$out/torch-softmax.log" || tail -n 5 "$out/torch-softmax.log"
+  local dir prec cols ours peer tbs ratio metric goals=""
+  for dir in fwd bwd; do
+    for prec in f32 bf16; do
+      for cols in 128 1024 8192; do
+        # Best of the repeated Go runs; the peer's median.
+        ours=$(awk -v k="BenchmarkSoftmaxGPU/dir=$dir/prec=$prec/cols=$cols" '($1 == k || index($1, k "-") == 1) {for (i = 2; i < NF; i++) if ($(i+1) == "GB/s" && $i > m) m = $i} END {if (m) printf "%.1f", m}' "$out/bench-softmax.log")
+        peer=$(awk -v k="softmax.$dir.$prec.c$cols" '$1 == "TORCH" && $2 == k {print $3}' "$out/torch-softmax.log")
+        metric="softmax.$dir.bandwidth.c$cols"
+        [[ $prec == bf16 ]] && metric="softmax.$dir.bandwidth.bf16.c$cols"
+        if [[ -z $ours ]]; then
+          echo "gpu.sh: no Go figure for $metric" >&2
+          rc=1
+          continue
+        fi
+        tbs=$(awk -v g="$ours" 'BEGIN {printf "%.3f", g / 1000}')
+        if [[ -n $peer ]]; then
+          ratio=$(awk -v g="$ours" -v p="$peer" 'BEGIN {printf "%.3f", g / p}')
+          echo "RESULT $metric $tbs TB/s vs=torch ratio=$ratio device=$devname commit=$commit date=$date" | tee -a "$out/results.txt"
+          goals+="$(awk -v m="$metric" -v t="$tbs" -v r="$ratio" -v c="$cols" 'BEGIN {ok = (r >= 1.0) && (c != 8192 || t >= 2.7); printf "%s %s TB/s %.2fx torch%s%s\n", m, t, r, (c == 8192 ? " (goal 2.7 TB/s, 1.0x)" : " (goal 1.0x)"), (ok ? " ok" : " MISSED")}')"$'\n'
+        else
+          echo "RESULT $metric $tbs TB/s device=$devname commit=$commit date=$date" | tee -a "$out/results.txt"
+        fi
+      done
+    done
+  done
+  printf '%s' "$goals" | tee "$out/softmax-goals.txt"
+  return $rc
+}
+
+# softmax: only the softmax GPU tests, benchmarks and PyTorch peer (a short
+# device session).
+softmax_only() {
+  local root out=${OUT:-$GPU_DIR/out} failed=0
+  root=$(pwd)
+  [[ $out == /* ]] || out="$root/$out"
+  mkdir -p "$out"
+  [[ -f $GPU_DIR/gpu.test ]] || { echo "gpu.sh: $GPU_DIR/gpu.test missing: run 'bash bench/gpu.sh build' first and carry .gpu" >&2; exit 1; }
+  local commit date devname
+  commit=$(cat "$GPU_DIR/COMMIT" 2>/dev/null || echo unknown)
+  date=$(date -u +%Y-%m-%d)
+  find_libcuda "$GPU_DIR/gpu.test"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee "$out/device.txt" || true
+  devname=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1 | tr -s ' ' '-' || true)
+  echo "== tests: gpu (softmax)"
+  (cd gpu && "$root/$GPU_DIR/gpu.test" -test.v -test.count=1 -test.timeout=8m -test.run 'Softmax') >"$out/tests-gpu-softmax.log" 2>&1 || failed=1
+  grep -E '^(--- |ok|FAIL|PASS)|self-test' "$out/tests-gpu-softmax.log" | grep -v -- '    --- PASS' || true
+  if [[ -f $GPU_DIR/model.test ]]; then
+    echo "== tests: worker/model (GPU softmax operator, training curve)"
+    (cd worker/model && "$root/$GPU_DIR/model.test" -test.v -test.count=1 -test.timeout=8m -test.run 'AttnSoftmax|GPUTraining') >"$out/tests-model-softmax.log" 2>&1 || failed=1
+    grep -E '^(--- |ok|FAIL|PASS)|loss|softmax on' "$out/tests-model-softmax.log" || true
+  fi
+  : >"$out/results.txt"
+  softmax_bench "$out" "$commit" "$date" "${devname:-unknown}" || failed=1
+  echo "gpu tests: $(cat "$out"/tests-*.log | grep -c -- '--- PASS' || true) passed, $(cat "$out"/tests-*.log | grep -c -- '--- FAIL' || true) failed"
   exit $failed
 }
 
@@ -153,13 +231,15 @@ profile() {
 record() {
   local f=${1:?usage: bash bench/gpu.sh record RESULTS_FILE}
   mkdir -p bench/results
-  grep '^RESULT sha256d\.' "$f" | tee -a bench/results/sha256d.txt
+  grep '^RESULT sha256d\.' "$f" | tee -a bench/results/sha256d.txt || true
+  grep '^RESULT softmax\.' "$f" | tee -a bench/results/softmax.txt || true
 }
 
 case $mode in
   build) build ;;
   run) run ;;
   profile) profile ;;
+  softmax) softmax_only ;;
   record) shift; record "$@" ;;
-  *) echo "usage: bash bench/gpu.sh build|run|profile|record FILE" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu.sh build|run|softmax|profile|record FILE" >&2; exit 2 ;;
 esac

@@ -182,3 +182,28 @@ func TestCheckpointer(t *testing.T) {
 }
 
 func rootOf(w []float32, chunk int) [32]byte { return state.Root(w, chunk) }
+
+func TestNilArgumentsNoPanic(t *testing.T) {
+	p := DevnetParams()
+	checks := []struct {
+		name string
+		err  error
+	}{
+		{"CheckTxSanity nil params", CheckTxSanity(nil, &Tx{})},
+		{"CheckHeaderSanity nil header", CheckHeaderSanity(p, nil, 0, 0)},
+		{"CheckBlockSanity nil params", CheckBlockSanity(nil, &Block{}, 0, 0)},
+		{"CheckHeaderContext nil parent", CheckHeaderContext(p, &Header{}, nil, 0)},
+		{"CheckTxSignatures nil tx", CheckTxSignatures(nil, nil, Hash{})},
+	}
+	for _, c := range checks {
+		if c.err == nil {
+			t.Errorf("%s: no error", c.name)
+		}
+	}
+	if _, _, err := CheckTxInputs(p, &Tx{}, nil, 0); err == nil {
+		t.Error("CheckTxInputs nil view: no error")
+	}
+	if _, _, err := NewUtxoView(nil).Lookup(OutPoint{}); err != nil {
+		t.Errorf("lookup in an empty view: %v", err)
+	}
+}

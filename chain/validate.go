@@ -29,6 +29,9 @@ const (
 // contributors); other transactions 1..2 (payment and change), each > 0.
 // The coinbase height (payload) is checked by CheckBlockSanity.
 func CheckTxSanity(p *Params, tx *Tx) error {
+	if p == nil {
+		return ruleError(ErrBadParams, "check tx: nil params")
+	}
 	if tx == nil {
 		return ruleError(ErrNoTxInputs, "nil transaction")
 	}
@@ -106,6 +109,9 @@ func CoinbaseHeight(tx *Tx) (uint64, bool) {
 // timestamp ≤ now + MaxFutureDrift. ErrTimeTooNew is not permanent: the
 // block may become valid later.
 func CheckHeaderSanity(p *Params, h *Header, now int64, flags BehaviorFlags) error {
+	if p == nil || h == nil {
+		return ruleError(ErrBadParams, "check header: nil params or header")
+	}
 	if h.Version != HeaderVersion {
 		return ruleError(ErrBadVersion, "block %s: header version %d, want %d", h.BlockHash(), h.Version, HeaderVersion)
 	}
@@ -130,6 +136,9 @@ func CheckHeaderSanity(p *Params, h *Header, now int64, flags BehaviorFlags) err
 // after the header checks means the body does not belong to the header, so
 // callers must not remember the block hash as invalid (CVE-2012-2459).
 func CheckBlockSanity(p *Params, blk *Block, now int64, flags BehaviorFlags) error {
+	if p == nil {
+		return ruleError(ErrBadParams, "check block: nil params")
+	}
 	if blk == nil {
 		return ruleError(ErrNoTransactions, "nil block")
 	}
@@ -219,6 +228,9 @@ func CheckBlockSanity(p *Params, blk *Block, now int64, flags BehaviorFlags) err
 // (NextRequiredBits) and have a timestamp after mtp, the median time past
 // of the parent and its ancestors (MedianTimeBlocks of them).
 func CheckHeaderContext(p *Params, h *Header, parent *Header, mtp int64) error {
+	if p == nil || h == nil || parent == nil {
+		return ruleError(ErrBadParams, "check header context: nil params, header or parent")
+	}
 	hash := h.BlockHash()
 	if h.PrevBlock != parent.BlockHash() {
 		return ruleError(ErrMissingParent, "block %s: parent %s, given %s", hash, h.PrevBlock, parent.BlockHash())
@@ -241,6 +253,9 @@ func CheckHeaderContext(p *Params, h *Header, parent *Header, mtp int64) error {
 // returns the fee and the spent entries in input order. It checks neither
 // signatures (CheckTxSignatures) nor CheckTxSanity.
 func CheckTxInputs(p *Params, tx *Tx, view *UtxoView, height uint64) (uint64, []UtxoEntry, error) {
+	if p == nil || tx == nil || view == nil {
+		return 0, nil, ruleError(ErrBadParams, "check tx inputs: nil params, tx or view")
+	}
 	spent := make([]UtxoEntry, len(tx.Inputs))
 	var sumIn uint64
 	for i := range tx.Inputs {
@@ -281,6 +296,9 @@ func CheckTxInputs(p *Params, tx *Tx, view *UtxoView, height uint64) (uint64, []
 // output it spends and its ed25519 signature over SigHash(tx, spent values,
 // genesis).
 func CheckTxSignatures(tx *Tx, spent []UtxoEntry, genesis Hash) error {
+	if tx == nil {
+		return ruleError(ErrNoTxInputs, "check signatures: nil tx")
+	}
 	if len(spent) != len(tx.Inputs) {
 		return ruleError(ErrBadTxInput, "tx %s: %d inputs, %d spent outputs", tx.TxID(), len(tx.Inputs), len(spent))
 	}

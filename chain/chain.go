@@ -24,10 +24,12 @@ type Config struct {
 	CheckpointInterval uint64
 	// CheckpointKeep: how many checkpoints to keep (default DefaultCheckpointKeep).
 	CheckpointKeep int
-	// MaxOrphans and OrphanTTL (seconds) bound the orphan pool (defaults
-	// DefaultMaxOrphans, DefaultOrphanTTL).
-	MaxOrphans int
-	OrphanTTL  int64
+	// MaxOrphans, MaxOrphanBytes and OrphanTTL (seconds) bound the orphan
+	// pool (defaults DefaultMaxOrphans, DefaultMaxOrphanBytes raised to
+	// Params.MaxBlockSize if smaller, DefaultOrphanTTL).
+	MaxOrphans     int
+	MaxOrphanBytes int
+	OrphanTTL      int64
 }
 
 // ProcessResult says what ProcessBlock did with a block.
@@ -115,7 +117,7 @@ func New(cfg Config) (*BlockChain, error) {
 		store:    cfg.Store,
 		interval: cfg.CheckpointInterval,
 		index:    newBlockIndex(),
-		orphans:  newOrphanPool(cfg.MaxOrphans, cfg.OrphanTTL),
+		orphans:  newOrphanPool(cfg.MaxOrphans, orphanBytes(cfg.MaxOrphanBytes, p.MaxBlockSize), cfg.OrphanTTL),
 		ckpt:     ck,
 		subs:     make(map[uint64]func(TipEvent)),
 	}
@@ -164,6 +166,13 @@ func New(cfg Config) (*BlockChain, error) {
 		return nil, err
 	}
 	return bc, nil
+}
+
+func orphanBytes(configured, maxBlock int) int {
+	if configured <= 0 {
+		configured = DefaultMaxOrphanBytes
+	}
+	return max(configured, maxBlock)
 }
 
 func (bc *BlockChain) initGenesis() (ChainState, error) {

@@ -2,8 +2,9 @@ package chain
 
 // Orphan pool defaults.
 const (
-	DefaultMaxOrphans = 100
-	DefaultOrphanTTL  = 3600 // seconds
+	DefaultMaxOrphans     = 100
+	DefaultOrphanTTL      = 3600     // seconds
+	DefaultMaxOrphanBytes = 64 << 20 // serialized bytes (at least one block of MaxBlockSize is always allowed)
 )
 
 type orphanBlock struct {
@@ -11,26 +12,33 @@ type orphanBlock struct {
 	hash    Hash
 	expires int64
 	seq     uint64
+	size    int
 }
 
-// orphanPool holds blocks whose parent is unknown, bounded by count and
-// age. When full, the oldest orphan makes room. Guarded by BlockChain.mu.
+// orphanPool holds blocks whose parent is unknown, bounded by count, bytes
+// and age. When full, the oldest orphans make room. Guarded by
+// BlockChain.mu.
 type orphanPool struct {
 	max      int
+	maxBytes int
+	bytes    int
 	ttl      int64
 	seq      uint64
 	byHash   map[Hash]*orphanBlock
 	byParent map[Hash][]*orphanBlock
 }
 
-func newOrphanPool(max int, ttl int64) *orphanPool {
+func newOrphanPool(max, maxBytes int, ttl int64) *orphanPool {
 	if max <= 0 {
 		max = DefaultMaxOrphans
+	}
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxOrphanBytes
 	}
 	if ttl <= 0 {
 		ttl = DefaultOrphanTTL
 	}
-	return &orphanPool{max: max, ttl: ttl, byHash: make(map[Hash]*orphanBlock), byParent: make(map[Hash][]*orphanBlock)}
+	return &orphanPool{max: max, maxBytes: maxBytes, ttl: ttl, byHash: make(map[Hash]*orphanBlock), byParent: make(map[Hash][]*orphanBlock)}
 }
 
 func (op *orphanPool) has(h Hash) bool { _, ok := op.byHash[h]; return ok }
@@ -39,6 +47,7 @@ func (op *orphanPool) len() int { return len(op.byHash) }
 
 func (op *orphanPool) remove(o *orphanBlock) {
 	delete(op.byHash, o.hash)
+	op.bytes -= o.size
 	parent := o.blk.Header.PrevBlock
 	sibs := op.byParent[parent]
 	for i, s := range sibs {
@@ -64,13 +73,15 @@ func (op *orphanPool) expire(now int64) {
 }
 
 // add stores an orphan, evicting expired ones and then the oldest to stay
-// within max.
+// within max and maxBytes. A block larger than maxBytes on its own is not
+// kept.
 func (op *orphanPool) add(blk *Block, hash Hash, now int64) {
-	if op.has(hash) {
+	size := blk.SerializeSize()
+	if op.has(hash) || size > op.maxBytes {
 		return
 	}
 	op.expire(now)
-	for len(op.byHash) >= op.max {
+	for len(op.byHash) > 0 && (len(op.byHash) >= op.max || op.bytes+size > op.maxBytes) {
 		var oldest *orphanBlock
 		for _, o := range op.byHash {
 			if oldest == nil || o.seq < oldest.seq {
@@ -80,8 +91,9 @@ func (op *orphanPool) add(blk *Block, hash Hash, now int64) {
 		op.remove(oldest)
 	}
 	op.seq++
-	o := &orphanBlock{blk: blk, hash: hash, expires: now + op.ttl, seq: op.seq}
+	o := &orphanBlock{blk: blk, hash: hash, expires: now + op.ttl, seq: op.seq, size: size}
 	op.byHash[hash] = o
+	op.bytes += size
 	op.byParent[blk.Header.PrevBlock] = append(op.byParent[blk.Header.PrevBlock], o)
 }
 

@@ -86,7 +86,7 @@ func TestUtxoViewDelta(t *testing.T) {
 }
 
 func TestOrphanPool(t *testing.T) {
-	op := newOrphanPool(3, 100)
+	op := newOrphanPool(3, 1<<20, 100)
 	mk := func(i byte, parent byte) (*Block, Hash) {
 		b := &Block{Header: Header{Height: uint64(i), PrevBlock: Hash{parent}}}
 		return b, b.Hash()
@@ -112,6 +112,15 @@ func TestOrphanPool(t *testing.T) {
 	op.expire(101)
 	if op.has(h) {
 		t.Fatal("not expired after its deadline")
+	}
+	// The byte bound evicts the oldest too.
+	small := newOrphanPool(100, 2*(&Block{}).SerializeSize(), 100)
+	for i := byte(1); i <= 3; i++ {
+		b, h := mk(i, 9)
+		small.add(b, h, 0)
+	}
+	if small.len() != 2 || small.bytes != 2*(&Block{}).SerializeSize() {
+		t.Fatalf("byte-bounded pool: %d entries, %d bytes", small.len(), small.bytes)
 	}
 	// root walks up through orphans.
 	b1, h1 := mk(6, 7)

@@ -352,31 +352,36 @@ func (p *Pool) Template(maxBytes int) ([]*chain.Tx, uint64) {
 	defer p.mu.Unlock()
 	all := p.sorted()
 	in := make(map[chain.Hash]bool, len(all))
+	visited := make(map[chain.Hash]bool, len(all))
 	var out []*chain.Tx
 	var fees uint64
 	used := 0
-	for progress := true; progress; {
-		progress = false
-		for _, d := range all {
-			if in[d.ID] || used+d.Size > maxBytes {
-				continue
-			}
-			ready := true
-			for _, par := range d.parents {
-				if !in[par] {
-					ready = false
-					break
-				}
-			}
-			if !ready {
-				continue
-			}
-			in[d.ID] = true
-			out = append(out, d.Tx)
-			fees += d.Fee
-			used += d.Size
-			progress = true
+	// include adds d if its parents are in and it fits, then any child
+	// that was already passed over (it has a higher fee rate than the
+	// current position) and was waiting for d. One pass, O(n log n).
+	var include func(d *TxDesc)
+	include = func(d *TxDesc) {
+		if in[d.ID] || used+d.Size > maxBytes {
+			return
 		}
+		for _, par := range d.parents {
+			if !in[par] {
+				return
+			}
+		}
+		in[d.ID] = true
+		out = append(out, d.Tx)
+		fees += d.Fee
+		used += d.Size
+		for _, k := range p.kids[d.ID] {
+			if visited[k] {
+				include(p.txs[k])
+			}
+		}
+	}
+	for _, d := range all {
+		visited[d.ID] = true
+		include(d)
 	}
 	return out, fees
 }

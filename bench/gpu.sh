@@ -20,6 +20,16 @@
 # precision and row length (128, 1024, 8192 columns):
 #   RESULT softmax.<fwd|bwd>.bandwidth[.bf16].c<cols> <v> TB/s vs=torch ratio=<x> device=... commit=... date=...
 #   bash bench/gpu.sh softmax      # only the softmax tests, benchmarks and peer
+# run also runs the sketch kernels' benchmarks and their PyTorch peer
+# (bench/torch_sketch.py, same command) and prints, per family and d = 1e6,
+# 1e7, 1e8 (GB/s count the d-vector's 4*d bytes; ratio = ours/peer):
+#   RESULT sketch.<family>.fwd.d<D> <v> GB/s vs=torch_<peer> ratio=<x> device=... commit=... date=...
+#   RESULT desketch.<family>.d<D> <v> GB/s vs=torch_<peer> ratio=<x> ...
+#   RESULT sketch.countsketch.fwd.d<D>, desketch.countsketch.d<D> ... vs=cuda_memcpy ratio=<fraction of the copy roof>
+#   RESULT sketch.srht.fwd.d<D> ... vs=memcpy_same_data ratio=<copy time / SRHT time> (goal >= 0.77)
+#   RESULT apply.<family>.d1.24e8 <v> GB/s vs=cuda_memcpy ratio=<x>; apply.<family>.time.d1.24e8 <ms> ms vs=torch_axpy
+#   RESULT state_root.d1.24e8 <ms> ms vs=cpu ratio=<x>
+#   bash bench/gpu.sh sketch       # only the sketch GPU tests, benchmarks and peer
 # and exits non-zero if any GPU test failed. OUT defaults to .gpu/out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,7 +65,7 @@ build() {
     done
   done
   commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
-  if ! git diff --quiet HEAD -- gpu kernels worker/miner worker/model bench/torch_softmax.py 2>/dev/null; then
+  if ! git diff --quiet HEAD -- gpu kernels worker/miner worker/model bench/torch_softmax.py bench/torch_sketch.py 2>/dev/null; then
     commit="$commit-dirty"
   fi
   echo "$commit" >"$GPU_DIR/COMMIT"
@@ -143,6 +153,7 @@ run() {
     failed=1
   fi
   softmax_bench "$out" "$commit" "$date" "$devname" || failed=1
+  sketch_bench "$out" "$commit" "$date" "$devname" || failed=1
   exit $failed
 }
 
@@ -213,6 +224,123 @@ softmax_only() {
   exit $failed
 }
 
+# sketch_bench OUT COMMIT DATE DEVICE: the sketch kernels' benchmarks
+# (forward, de-sketch, Apply and state root, the copy roof) and the PyTorch
+# peer in one go; appends RESULT lines to OUT/results.txt and the goal checks
+# to OUT/sketch-goals.txt.
+sketch_bench() {
+  local out=$1 commit=$2 date=$3 devname=$4 rc=0
+  echo "== sketch benchmarks (Go) and PyTorch peer"
+  "$GPU_DIR/gpu.test" -test.run '^$' -test.bench '^Benchmark(Sketch|Desketch|Copy)GPU$' -test.benchtime 10x -test.count 2 >"$out/bench-sketch.log" 2>&1 || rc=1
+  "$GPU_DIR/gpu.test" -test.run '^$' -test.bench '^Benchmark(Apply|Root)GPU$' -test.benchtime 10x >"$out/bench-apply.log" 2>&1 || rc=1
+  PYTHONUNBUFFERED=1 python3 bench/torch_sketch.py >"$out/torch-sketch.log" 2>&1 || rc=1
+  grep -hE '^Benchmark' "$out/bench-sketch.log" "$out/bench-apply.log" || true
+  grep -E '^(TORCH|#)' "$out/torch-sketch.log" || tail -n 5 "$out/torch-sketch.log"
+  # sk_ours NAME UNIT LOG: the best (largest GB/s, smallest ms) of the runs of benchmark NAME.
+  sk_ours() {
+    awk -v k="$1" -v u="$2" '($1 == k || index($1, k "-") == 1) {for (i = 2; i < NF; i++) if ($(i+1) == u) {v = $i + 0; if (!n || (u == "ms" ? v < m : v > m)) m = v; n = 1}} END {if (n) printf "%.4g", m}' "$3"
+  }
+  sk_peer() { awk -v k="$1" '$1 == "TORCH" && $2 == k {print $3}' "$out/torch-sketch.log"; }
+  sk_emit() { echo "RESULT $* device=$devname commit=$commit date=$date" | tee -a "$out/results.txt"; }
+  sk_ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.3f", a / b}'; }
+  local goals="" D f v p r copy pname pkey
+  for D in 1e6 1e7 1e8; do
+    copy=$(sk_ours "BenchmarkCopyGPU/d=$D" GB/s "$out/bench-sketch.log")
+    p=$(sk_peer "copy.d$D")
+    [[ -n $copy ]] && sk_emit "copy.d$D $copy GB/s${p:+ vs=torch_copy ratio=$(sk_ratio "$copy" "$p")}"
+    for f in countsketch countsketch-t3 countsketch-topk sparse1 sparse2 srht gaussian ams identity; do
+      case $f in
+        countsketch) pkey=sketch.sparse.t1.fwd; pname=torch_index_add ;;
+        countsketch-t3) pkey=sketch.sparse.t3.fwd; pname=torch_index_add ;;
+        countsketch-topk) pkey=sketch.sparse.t5.fwd; pname=torch_index_add ;;
+        sparse1|sparse2) pkey=sketch.sparse.t4.fwd; pname=torch_index_add ;;
+        srht) pkey=sketch.srht.fwd; pname=torch_fwht ;;
+        gaussian|ams) pkey=sketch.dense.fwd; pname=torch_mv_materialised ;;
+        *) pkey=""; pname="" ;;
+      esac
+      v=$(sk_ours "BenchmarkSketchGPU/family=$f/d=$D" GB/s "$out/bench-sketch.log")
+      if [[ -z $v ]]; then echo "gpu.sh: no Go figure for sketch.$f.fwd.d$D" >&2; rc=1; continue; fi
+      p=""; [[ -n $pkey ]] && p=$(sk_peer "$pkey.d$D")
+      sk_emit "sketch.$f.fwd.d$D $v GB/s${p:+ vs=$pname ratio=$(sk_ratio "$v" "$p")}"
+      if [[ -n $copy && ( $f == countsketch || $f == srht ) ]]; then
+        if [[ $f == srht ]]; then
+          # Time of a copy of the same d floats (8d bytes at the copy's rate) over the SRHT's (4d bytes at v).
+          r=$(awk -v v="$v" -v c="$copy" 'BEGIN {printf "%.3f", 2 * v / c}')
+          sk_emit "sketch.srht.fwd.d$D $v GB/s vs=memcpy_same_data ratio=$r"
+          goals+="$(awk -v d="$D" -v r="$r" 'BEGIN {printf "srht.fwd.d%s copy/srht time %.2f (goal >= 0.77, i.e. within 1.3x of a copy)%s\n", d, r, (r >= 0.77 ? " ok" : " MISSED")}')"$'\n'
+        else
+          r=$(sk_ratio "$v" "$copy")
+          sk_emit "sketch.countsketch.fwd.d$D $v GB/s vs=cuda_memcpy ratio=$r"
+          goals+="$(awk -v d="$D" -v r="$r" 'BEGIN {printf "countsketch.fwd.d%s %.2f of the copy roof (goal 0.70)%s\n", d, r, (r >= 0.70 ? " ok" : " MISSED")}')"$'\n'
+        fi
+      fi
+      case $f in
+        countsketch) pkey=desketch.sparse.t1; pname=torch_gather ;;
+        countsketch-t3) pkey=desketch.sparse.t3; pname=torch_gather ;;
+        countsketch-topk) pkey=desketch.countsketch_topk; pname=torch_median_topk ;;
+        sparse1|sparse2) pkey=desketch.sparse.t4; pname=torch_gather ;;
+        srht) pkey=desketch.srht; pname=torch_fwht ;;
+        gaussian|ams) pkey=desketch.dense; pname=torch_mv_materialised ;;
+        *) pkey=""; pname="" ;;
+      esac
+      v=$(sk_ours "BenchmarkDesketchGPU/family=$f/d=$D" GB/s "$out/bench-sketch.log")
+      if [[ -z $v ]]; then echo "gpu.sh: no Go figure for desketch.$f.d$D" >&2; rc=1; continue; fi
+      p=""; [[ -n $pkey ]] && p=$(sk_peer "$pkey.d$D")
+      sk_emit "desketch.$f.d$D $v GB/s${p:+ vs=$pname ratio=$(sk_ratio "$v" "$p")}"
+      if [[ -n $copy && $f == countsketch ]]; then
+        r=$(sk_ratio "$v" "$copy")
+        sk_emit "desketch.countsketch.d$D $v GB/s vs=cuda_memcpy ratio=$r"
+        goals+="$(awk -v d="$D" -v r="$r" 'BEGIN {printf "desketch.countsketch.d%s %.2f of the copy roof (goal 0.70)%s\n", d, r, (r >= 0.70 ? " ok" : " MISSED")}')"$'\n'
+      fi
+    done
+  done
+  local axpy gbs ms copy8 cpu
+  axpy=$(sk_peer axpy.d1.24e8)
+  copy8=$(sk_ours "BenchmarkCopyGPU/d=1e8" GB/s "$out/bench-sketch.log")
+  for f in countsketch-topk countsketch srht; do
+    gbs=$(sk_ours "BenchmarkApplyGPU/family=$f/d=1.24e8" GB/s "$out/bench-apply.log")
+    ms=$(sk_ours "BenchmarkApplyGPU/family=$f/d=1.24e8" ms "$out/bench-apply.log")
+    if [[ -z $gbs ]]; then echo "gpu.sh: no Go figure for apply.$f" >&2; rc=1; continue; fi
+    r=$(sk_ratio "$gbs" "$copy8")
+    sk_emit "apply.$f.d1.24e8 $gbs GB/s${copy8:+ vs=cuda_memcpy ratio=$r}"
+    if [[ -n $axpy ]]; then
+      # A bare PyTorch axpy over the same weights (12 bytes per weight at its rate).
+      sk_emit "apply.$f.time.d1.24e8 $ms ms vs=torch_axpy ratio=$(awk -v ms="$ms" -v a="$axpy" 'BEGIN {printf "%.3f", ms / (12 * 124439808 / a / 1e6)}')"
+    else
+      sk_emit "apply.$f.time.d1.24e8 $ms ms"
+    fi
+    [[ -n $copy8 ]] && goals+="$(awk -v f="$f" -v r="$r" 'BEGIN {printf "apply.%s.d1.24e8 %.2f of the copy roof (goal 0.70)%s\n", f, r, (r >= 0.70 ? " ok" : " MISSED")}')"$'\n'
+  done
+  ms=$(sk_ours "BenchmarkRootGPU/where=gpu/d=1.24e8" ms "$out/bench-apply.log")
+  cpu=$(sk_ours "BenchmarkRootGPU/where=cpu/d=1.24e8" ms "$out/bench-apply.log")
+  [[ -n $ms ]] && sk_emit "state_root.d1.24e8 $ms ms${cpu:+ vs=cpu ratio=$(sk_ratio "$ms" "$cpu")}"
+  printf '%s' "$goals" | tee "$out/sketch-goals.txt"
+  return $rc
+}
+
+# sketch: only the sketch kernels' GPU tests, benchmarks and PyTorch peer
+# (fits one device command).
+sketch_only() {
+  local root out=${OUT:-$GPU_DIR/out} failed=0
+  root=$(pwd)
+  [[ $out == /* ]] || out="$root/$out"
+  mkdir -p "$out"
+  [[ -f $GPU_DIR/gpu.test ]] || { echo "gpu.sh: $GPU_DIR/gpu.test missing: run 'bash bench/gpu.sh build' first and carry .gpu" >&2; exit 1; }
+  local commit date devname
+  commit=$(cat "$GPU_DIR/COMMIT" 2>/dev/null || echo unknown)
+  date=$(date -u +%Y-%m-%d)
+  find_libcuda "$GPU_DIR/gpu.test"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee "$out/device.txt" || true
+  devname=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1 | tr -s ' ' '-' || true)
+  echo "== tests: gpu (sketch kernels)"
+  (cd gpu && "$root/$GPU_DIR/gpu.test" -test.v -test.count=1 -test.timeout=9m -test.run '^Test(Devices|Sketch.*GPU|ApplyReplayGPU|MakeContributionGPU)$') >"$out/tests-gpu-sketch.log" 2>&1 || failed=1
+  grep -E '^(--- |ok|FAIL|PASS)|sketch_|relative error|differ' "$out/tests-gpu-sketch.log" | grep -v -- '    --- PASS' || true
+  : >"$out/results.txt"
+  sketch_bench "$out" "$commit" "$date" "${devname:-unknown}" || failed=1
+  echo "gpu tests: $(grep -c -- '--- PASS' "$out/tests-gpu-sketch.log" || true) passed, $(grep -c -- '--- FAIL' "$out/tests-gpu-sketch.log" || true) failed"
+  exit $failed
+}
+
 profile() {
   local out=${OUT:-$GPU_DIR/out}
   mkdir -p "$out"
@@ -233,6 +361,7 @@ record() {
   mkdir -p bench/results
   grep '^RESULT sha256d\.' "$f" | tee -a bench/results/sha256d.txt || true
   grep '^RESULT softmax\.' "$f" | tee -a bench/results/softmax.txt || true
+  grep -E '^RESULT (sketch|desketch|apply|state_root|copy)\.' "$f" | tee -a bench/results/sketch.txt || true
 }
 
 case $mode in
@@ -240,6 +369,7 @@ case $mode in
   run) run ;;
   profile) profile ;;
   softmax) softmax_only ;;
+  sketch) sketch_only ;;
   record) shift; record "$@" ;;
-  *) echo "usage: bash bench/gpu.sh build|run|softmax|profile|record FILE" >&2; exit 2 ;;
+  *) echo "usage: bash bench/gpu.sh build|run|softmax|sketch|profile|record FILE" >&2; exit 2 ;;
 esac

@@ -404,3 +404,129 @@ func (b *SketchBackend) MakeContribution(r state.Rules, parent [32]byte, delta, 
 	}
 	return c, res, e.dev.download(f32bytes(res), vd)
 }
+
+// selfTestCases are small sketches of every family (and top-k recovery),
+// sized to exercise multi-block launches, SRHT row collisions and several
+// transform passes.
+var selfTestCases = []struct {
+	cfg sketch.Config
+	d   int
+}{
+	{sketch.Config{Family: sketch.CountSketch, Rows: 300, NNZ: 3, TopK: 400, QuantBits: 8, QuantBlock: 64}, 5000},
+	{sketch.Config{Family: sketch.CountSketch, Rows: 128, NNZ: 1, QuantBits: 4, QuantBlock: 33}, 4097},
+	{sketch.Config{Family: sketch.SparseEmbedding1, Rows: 200, NNZ: 5, QuantBits: 32}, 3000},
+	{sketch.Config{Family: sketch.SparseEmbedding2, Rows: 256, NNZ: 4, QuantBits: 8, QuantBlock: 100}, 3000},
+	{sketch.Config{Family: sketch.SRHT, Rows: 900, QuantBits: 8, QuantBlock: 128}, 1000},
+	{sketch.Config{Family: sketch.SRHT, Rows: 100, QuantBits: 32}, 40000},
+	{sketch.Config{Family: sketch.Gaussian, Rows: 20, QuantBits: 32}, 2000},
+	{sketch.Config{Family: sketch.AMS, Rows: 40, QuantBits: 8, QuantBlock: 8}, 2000},
+	{sketch.Config{Family: sketch.Identity, Rows: 1000, QuantBits: 8, QuantBlock: 256}, 1000},
+}
+
+// SelfTest runs known-answer checks of every consensus kernel on the
+// backend's device against the CPU reference (chain/sketch, chain/state):
+// de-sketch of every family, top-k, quantization and the state root's
+// leaves, which must all be bit-identical, and the forward sketch, which
+// must be close. Any difference is an ErrSelfTest naming the case; a device
+// that fails must not be used for consensus.
+func (b *SketchBackend) SelfTest() error {
+	var seed [32]byte
+	copy(seed[:], "gradientcoin/gpu/sketch/selftest")
+	rnd := sketch.Key{A: 0x5e1f, B: 0x7e57}
+	vec := func(n int, stream uint64) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = rnd.Normal(stream<<40 | uint64(i))
+			if i%17 == 0 {
+				v[i] = 0.5 // ties
+			}
+		}
+		return v
+	}
+	fail := func(what string, cfg sketch.Config, d int, err error) error {
+		if err != nil {
+			return fmt.Errorf("%w: %s %s d=%d: %w", ErrSelfTest, what, cfg, d, err)
+		}
+		return fmt.Errorf("%w: %s %s d=%d: differs from the CPU", ErrSelfTest, what, cfg, d)
+	}
+	for i, tc := range selfTestCases {
+		s, err := sketch.New(tc.cfg, tc.d, seed)
+		if err != nil {
+			return err
+		}
+		y := vec(tc.cfg.Rows, uint64(2*i))
+		want := make([]float32, tc.d)
+		got := make([]float32, tc.d)
+		if err := s.Desketch(want, y); err != nil {
+			return err
+		}
+		if err := b.Desketch(s, got, y); err != nil || !sameFloats(got, want) {
+			return fail("desketch", tc.cfg, tc.d, err)
+		}
+		if tc.cfg.TopK > 0 {
+			if err := s.Transpose(want, y); err != nil {
+				return err
+			}
+			if err := b.Transpose(s, got, y); err != nil || !sameFloats(got, want) {
+				return fail("transpose", tc.cfg, tc.d, err)
+			}
+		}
+		wantP, err := sketch.Quantize(tc.cfg, y)
+		if err != nil {
+			return err
+		}
+		if gotP, err := b.Quantize(tc.cfg, y); err != nil || string(gotP) != string(wantP) {
+			return fail("quantize", tc.cfg, tc.d, err)
+		}
+		x := vec(tc.d, uint64(2*i+1))
+		wantY := make([]float32, tc.cfg.Rows)
+		gotY := make([]float32, tc.cfg.Rows)
+		if err := s.Apply(wantY, x); err != nil {
+			return err
+		}
+		if err := b.Sketch(s, gotY, x); err != nil || relErr(gotY, wantY) > 1e-5 {
+			return fail("sketch", tc.cfg, tc.d, err)
+		}
+		if tc.cfg.Family == sketch.SRHT && !sameFloats(gotY, wantY) {
+			return fail("sketch (exact)", tc.cfg, tc.d, nil)
+		}
+		if tc.cfg.Family == sketch.CountSketch {
+			v := append([]float32(nil), x...)
+			copy(want, x)
+			sketch.TopK(want, tc.d/7)
+			if err := b.TopK(v, tc.d/7); err != nil || !sameFloats(v, want) {
+				return fail("topk", tc.cfg, tc.d, err)
+			}
+		}
+	}
+	return nil
+}
+
+func sameFloats(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// relErr is ‖a − b‖ / ‖b‖ in float64 (NaN in a gives +Inf).
+func relErr(a, b []float32) float64 {
+	var num, den float64
+	for i := range a {
+		if a[i] != a[i] {
+			return math.Inf(1)
+		}
+		d := float64(a[i]) - float64(b[i])
+		num += d * d
+		den += float64(b[i]) * float64(b[i])
+	}
+	if den == 0 {
+		return math.Sqrt(num)
+	}
+	return math.Sqrt(num / den)
+}

@@ -681,6 +681,12 @@ func checkClose(t testing.TB, what string, got, want []float32, s *sketch.Sketch
 // of the candidate list.
 func TestHostTopK(t *testing.T) {
 	e := hostEngine(t)
+	overflows := 0
+	defer func() {
+		if overflows < 2 {
+			t.Errorf("only %d cases took the overflow path", overflows)
+		}
+	}()
 	for _, tc := range []struct {
 		n, k, levels, cap int
 	}{
@@ -704,6 +710,15 @@ func TestHostTopK(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			var raw [32]byte
+			if err := e.dev.download(raw[:], st); err != nil {
+				t.Fatal(err)
+			}
+			count, overflow := binary.LittleEndian.Uint32(raw[20:]), binary.LittleEndian.Uint32(raw[28:])
+			if (count > uint32(tc.cap)) != (overflow == 1) {
+				t.Fatalf("%d candidates, capacity %d, overflow flag %d", count, tc.cap, overflow)
+			}
+			overflows += int(overflow)
 			if err := e.update(vd, st, uint64(tc.n), out{mode: outStore, dst: vd}); err != nil {
 				t.Fatal(err)
 			}
@@ -1063,5 +1078,16 @@ func TestHostMakeContribution(t *testing.T) {
 				resCPU, resGPU = rc2, rg
 			}
 		})
+	}
+}
+
+// TestHostSketchSelfTest runs the device self-test on the host-compiled
+// kernels (with the production launch shapes, scaled down).
+func TestHostSketchSelfTest(t *testing.T) {
+	b := newSketchBackend(newHostDev(t), nil)
+	b.e.opts = hostEngine(t).opts
+	defer b.Close()
+	if err := b.SelfTest(); err != nil {
+		t.Fatal(err)
 	}
 }

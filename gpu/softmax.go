@@ -179,7 +179,9 @@ func planSoftmax(bwd bool, sh SoftmaxShape, vector bool, force softmaxKind) (sof
 	p := softmaxPlan{module: module, vector: vector}
 
 	if force == kindAuto || force == kindWarp {
-		for _, c := range [][2]int{{1, 1}, {2, 1}, {4, 1}, {8, 1}, {16, 1}, {32, 1}, {32, 2}, {32, 4}, {32, 8}, {32, 16}, {32, 32}} {
+		// Two chunks per lane as soon as a row has two: twice the loads
+		// in flight per thread on short rows.
+		for _, c := range [][2]int{{1, 1}, {1, 2}, {2, 2}, {4, 2}, {8, 2}, {16, 2}, {32, 2}, {32, 4}, {32, 8}, {32, 16}, {32, 32}} {
 			lanes, nv := c[0], c[1]
 			if nv*W > softmaxRegFloats {
 				break

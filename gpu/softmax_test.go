@@ -99,12 +99,12 @@ func TestSoftmaxPlans(t *testing.T) {
 		want string
 		blk  int
 	}{
-		{false, F32, 128, "softmax_fwd_f32_v_w32x1", 128},
+		{false, F32, 128, "softmax_fwd_f32_v_w16x2", 128},
 		{false, F32, 1024, "softmax_fwd_f32_v_w32x8", 128},
 		{false, F32, 8192, "softmax_fwd_f32_v_b32", 256},
 		{true, F32, 8192, "softmax_bwd_f32_v_b32", 256},
 		{false, BF16, 8192, "softmax_fwd_bf16_v_b32", 256},
-		{false, F32, 16, "softmax_fwd_f32_v_w4x1", 128},
+		{false, F32, 16, "softmax_fwd_f32_v_w2x2", 128},
 		{false, F32, 1 << 20, "softmax_fwd_f32_v_online", 512},
 	} {
 		p, err := planSoftmax(c.bwd, SoftmaxShape{Rows: 7, Cols: c.cols, Scale: 1, Precision: c.prec}, true, kindAuto)

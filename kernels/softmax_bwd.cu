@@ -191,39 +191,39 @@ __device__ __forceinline__ void bwd_online(const SoftmaxParams &p) {
 
 #define GC_SOFTMAX_BWD_KERNELS(WARP, BLOCK, ONLINE)                 \
     WARP(softmax_bwd_f32_v_w1x1, float, 4, 1, 1)                    \
-    WARP(softmax_bwd_f32_v_w2x1, float, 4, 2, 1)                    \
-    WARP(softmax_bwd_f32_v_w4x1, float, 4, 4, 1)                    \
-    WARP(softmax_bwd_f32_v_w8x1, float, 4, 8, 1)                    \
-    WARP(softmax_bwd_f32_v_w16x1, float, 4, 16, 1)                  \
-    WARP(softmax_bwd_f32_v_w32x1, float, 4, 32, 1)                  \
+    WARP(softmax_bwd_f32_v_w1x2, float, 4, 1, 2)                    \
+    WARP(softmax_bwd_f32_v_w2x2, float, 4, 2, 2)                    \
+    WARP(softmax_bwd_f32_v_w4x2, float, 4, 4, 2)                    \
+    WARP(softmax_bwd_f32_v_w8x2, float, 4, 8, 2)                    \
+    WARP(softmax_bwd_f32_v_w16x2, float, 4, 16, 2)                  \
     WARP(softmax_bwd_f32_v_w32x2, float, 4, 32, 2)                  \
     WARP(softmax_bwd_f32_v_w32x4, float, 4, 32, 4)                  \
     WARP(softmax_bwd_f32_v_w32x8, float, 4, 32, 8)                  \
     WARP(softmax_bwd_f32_s_w1x1, float, 1, 1, 1)                    \
-    WARP(softmax_bwd_f32_s_w2x1, float, 1, 2, 1)                    \
-    WARP(softmax_bwd_f32_s_w4x1, float, 1, 4, 1)                    \
-    WARP(softmax_bwd_f32_s_w8x1, float, 1, 8, 1)                    \
-    WARP(softmax_bwd_f32_s_w16x1, float, 1, 16, 1)                  \
-    WARP(softmax_bwd_f32_s_w32x1, float, 1, 32, 1)                  \
+    WARP(softmax_bwd_f32_s_w1x2, float, 1, 1, 2)                    \
+    WARP(softmax_bwd_f32_s_w2x2, float, 1, 2, 2)                    \
+    WARP(softmax_bwd_f32_s_w4x2, float, 1, 4, 2)                    \
+    WARP(softmax_bwd_f32_s_w8x2, float, 1, 8, 2)                    \
+    WARP(softmax_bwd_f32_s_w16x2, float, 1, 16, 2)                  \
     WARP(softmax_bwd_f32_s_w32x2, float, 1, 32, 2)                  \
     WARP(softmax_bwd_f32_s_w32x4, float, 1, 32, 4)                  \
     WARP(softmax_bwd_f32_s_w32x8, float, 1, 32, 8)                  \
     WARP(softmax_bwd_f32_s_w32x16, float, 1, 32, 16)                \
     WARP(softmax_bwd_f32_s_w32x32, float, 1, 32, 32)                \
     WARP(softmax_bwd_bf16_v_w1x1, bf16_t, 8, 1, 1)                  \
-    WARP(softmax_bwd_bf16_v_w2x1, bf16_t, 8, 2, 1)                  \
-    WARP(softmax_bwd_bf16_v_w4x1, bf16_t, 8, 4, 1)                  \
-    WARP(softmax_bwd_bf16_v_w8x1, bf16_t, 8, 8, 1)                  \
-    WARP(softmax_bwd_bf16_v_w16x1, bf16_t, 8, 16, 1)                \
-    WARP(softmax_bwd_bf16_v_w32x1, bf16_t, 8, 32, 1)                \
+    WARP(softmax_bwd_bf16_v_w1x2, bf16_t, 8, 1, 2)                  \
+    WARP(softmax_bwd_bf16_v_w2x2, bf16_t, 8, 2, 2)                  \
+    WARP(softmax_bwd_bf16_v_w4x2, bf16_t, 8, 4, 2)                  \
+    WARP(softmax_bwd_bf16_v_w8x2, bf16_t, 8, 8, 2)                  \
+    WARP(softmax_bwd_bf16_v_w16x2, bf16_t, 8, 16, 2)                \
     WARP(softmax_bwd_bf16_v_w32x2, bf16_t, 8, 32, 2)                \
     WARP(softmax_bwd_bf16_v_w32x4, bf16_t, 8, 32, 4)                \
     WARP(softmax_bwd_bf16_s_w1x1, bf16_t, 1, 1, 1)                  \
-    WARP(softmax_bwd_bf16_s_w2x1, bf16_t, 1, 2, 1)                  \
-    WARP(softmax_bwd_bf16_s_w4x1, bf16_t, 1, 4, 1)                  \
-    WARP(softmax_bwd_bf16_s_w8x1, bf16_t, 1, 8, 1)                  \
-    WARP(softmax_bwd_bf16_s_w16x1, bf16_t, 1, 16, 1)                \
-    WARP(softmax_bwd_bf16_s_w32x1, bf16_t, 1, 32, 1)                \
+    WARP(softmax_bwd_bf16_s_w1x2, bf16_t, 1, 1, 2)                  \
+    WARP(softmax_bwd_bf16_s_w2x2, bf16_t, 1, 2, 2)                  \
+    WARP(softmax_bwd_bf16_s_w4x2, bf16_t, 1, 4, 2)                  \
+    WARP(softmax_bwd_bf16_s_w8x2, bf16_t, 1, 8, 2)                  \
+    WARP(softmax_bwd_bf16_s_w16x2, bf16_t, 1, 16, 2)                \
     WARP(softmax_bwd_bf16_s_w32x2, bf16_t, 1, 32, 2)                \
     WARP(softmax_bwd_bf16_s_w32x4, bf16_t, 1, 32, 4)                \
     WARP(softmax_bwd_bf16_s_w32x8, bf16_t, 1, 32, 8)                \
@@ -231,11 +231,11 @@ __device__ __forceinline__ void bwd_online(const SoftmaxParams &p) {
     WARP(softmax_bwd_bf16_s_w32x32, bf16_t, 1, 32, 32)              \
     BLOCK(softmax_bwd_f32_v_b16, float, 4, 16, 1024)                \
     BLOCK(softmax_bwd_f32_v_b32, float, 4, 32, 512)                 \
-    BLOCK(softmax_bwd_f32_s_b16, float, 1, 16, 512)                \
+    BLOCK(softmax_bwd_f32_s_b16, float, 1, 16, 512)                 \
     BLOCK(softmax_bwd_f32_s_b32, float, 1, 32, 512)                 \
     BLOCK(softmax_bwd_bf16_v_b16, bf16_t, 8, 16, 1024)              \
     BLOCK(softmax_bwd_bf16_v_b32, bf16_t, 8, 32, 512)               \
-    BLOCK(softmax_bwd_bf16_s_b16, bf16_t, 1, 16, 512)              \
+    BLOCK(softmax_bwd_bf16_s_b16, bf16_t, 1, 16, 512)               \
     BLOCK(softmax_bwd_bf16_s_b32, bf16_t, 1, 32, 512)               \
     ONLINE(softmax_bwd_f32_v_online, float, 4)                      \
     ONLINE(softmax_bwd_f32_s_online, float, 1)                      \

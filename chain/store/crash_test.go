@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -61,6 +63,7 @@ func TestCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	fmt.Fprintln(os.Stdout, "READY") // the parent times most kills from here
 	for _, b := range blocks {
 		_, err := bc.ProcessBlock(b, b.Header.Timestamp)
 		if err != nil && !errors.Is(err, chain.ErrDuplicateBlock) {
@@ -136,14 +139,43 @@ func TestCrash(t *testing.T) {
 		runs++
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 		cmd.Env = append(os.Environ(), crashEnv+"="+dir)
-		var out strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &out
+		var out lockedBuf
+		cmd.Stderr = &out
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		ready := make(chan struct{}, 1)
+		go func() {
+			sc := bufio.NewScanner(stdout)
+			for sc.Scan() {
+				out.Write([]byte(sc.Text() + "\n"))
+				if sc.Text() == "READY" {
+					ready <- struct{}{}
+				}
+			}
+		}()
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
-		delay := time.Duration(5+rng.IntN(300)) * time.Millisecond
+		// One kill in five at a random moment from the start (opening the
+		// store, rebuilding weights, finishing a reorg); the others a few
+		// blocks into the work, timed from the child's READY.
+		var delay time.Duration
+		if rng.IntN(5) == 0 {
+			delay = time.Duration(rng.IntN(400)) * time.Millisecond
+		} else {
+			select {
+			case <-ready:
+			case err := <-done:
+				t.Fatalf("run %d: child exited before READY: %v\n%s", runs, err, out.String())
+			case <-time.After(60 * time.Second):
+				t.Fatalf("run %d: child not ready", runs)
+			}
+			delay = time.Duration(rng.IntN(60)) * time.Millisecond
+		}
 		select {
 		case err := <-done:
 			if err != nil {
@@ -243,6 +275,24 @@ func verifyAfterCrash(t *testing.T, dir string, want map[chain.Hash]expectation,
 		}
 	}
 	return tip.Height
+}
+
+// lockedBuf collects a child's output from two goroutines.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func writeBlocks(path string, blocks []*chain.Block) error {

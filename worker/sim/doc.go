@@ -11,7 +11,11 @@
 //   - Pooled mode: every worker trains and contributes; Apply de-sketches
 //     the sum and scales it by GlobalLR/n.
 //   - Every worker keeps its error-feedback residual between rounds (used by
-//     the count-sketch top-k family) and its local optimizer.
+//     the count-sketch top-k family; Config.NoErrorFeedback drops it) and its
+//     local optimizer. Config.PreTopK makes workers sparsify Δ + residual
+//     exactly before sketching (worker-side error feedback), which count-
+//     sketch heavy-hitter recovery needs: on a dense update its recovery
+//     error exceeds the update and plain error feedback diverges.
 //   - Run reports, per round, the contributors, the mean local training
 //     loss, the caller's evaluation (a loss curve), the state root and the
 //     bytes sent; two runs with the same arguments give identical roots.

@@ -90,6 +90,9 @@ type Config struct {
 	// on a dense v its error ‖v − u‖ exceeds ‖v‖ and plain error feedback
 	// diverges.
 	PreTopK int
+	// NoErrorFeedback discards every residual (the part of an update the
+	// compression dropped) instead of carrying it to the next round.
+	NoErrorFeedback bool
 }
 
 // Evaluator measures the weights after a round (a validation loss, a
@@ -283,6 +286,9 @@ func Run(ctx context.Context, cfg Config, w0 []float32, workers []*Worker, eval 
 				resid[j] += rest[j]
 			}
 			wk.residual = resid
+			if cfg.NoErrorFeedback {
+				wk.residual = nil
+			}
 			raw := c.Encode()
 			st.Bytes += len(raw)
 			raws = append(raws, raw)

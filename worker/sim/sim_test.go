@@ -172,6 +172,22 @@ func TestRunErrors(t *testing.T) {
 			t.Errorf("%s: got %v, want ErrBadConfig", c.name, err)
 		}
 	}
+	// Without error feedback no residual survives a round.
+	ef := regression(t, sketch.Config{Family: sketch.CountSketch, Rows: 30, NNZ: 3, TopK: 4, QuantBits: 32}, 2, 1)
+	if _, err := Run(context.Background(), Config{Rules: ef.rules, Mode: Pooled, Rounds: 2, NoErrorFeedback: true}, w0, ef.workers, ef.eval); err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range ef.workers {
+		if w.residual != nil {
+			t.Errorf("worker %d kept a residual without error feedback", i)
+		}
+	}
+	if _, err := Run(context.Background(), Config{Rules: ef.rules, Mode: Pooled, Rounds: 2}, w0, ef.workers, ef.eval); err != nil {
+		t.Fatal(err)
+	}
+	if ef.workers[0].residual == nil {
+		t.Error("error feedback kept no residual")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	res, err := Run(ctx, Config{Rules: s.rules, Mode: Pooled, Rounds: 3}, w0, s.workers, s.eval)

@@ -30,6 +30,10 @@ type Config struct {
 	MaxOrphans     int
 	MaxOrphanBytes int
 	OrphanTTL      int64
+	// Backend, if set, does the de-sketch of Apply (a GPU implementation
+	// of state.Backend, bit-identical to the CPU reference); nil: the CPU
+	// reference.
+	Backend state.Backend
 }
 
 // ProcessResult says what ProcessBlock did with a block.
@@ -82,7 +86,8 @@ type BlockChain struct {
 	supply  uint64
 	orphans *orphanPool
 	ckpt    *checkpointer
-	failed  error // a store write failed: the in-memory state may be ahead of the store
+	backend state.Backend // de-sketch for Apply (nil: CPU reference)
+	failed  error         // a store write failed: the in-memory state may be ahead of the store
 	closed  bool
 
 	subsMu sync.Mutex
@@ -120,6 +125,7 @@ func New(cfg Config) (*BlockChain, error) {
 		orphans:  newOrphanPool(cfg.MaxOrphans, orphanBytes(cfg.MaxOrphanBytes, p.MaxBlockSize), cfg.OrphanTTL),
 		ckpt:     ck,
 		subs:     make(map[uint64]func(TipEvent)),
+		backend:  cfg.Backend,
 	}
 	if bc.interval == 0 {
 		bc.interval = DefaultCheckpointInterval
@@ -569,7 +575,7 @@ func (bc *BlockChain) reorganize(target *blockNode, have map[Hash]*Block) (TipEv
 			if len(blk.Contributions) > 0 && !owned {
 				w, owned = slices.Clone(w), true
 			}
-			err = applyModel(bc.p, w, blk, parentRoot)
+			err = applyModel(bc.p, bc.backend, w, blk, parentRoot)
 		}
 		if err != nil {
 			if isStoreErr(err) {
@@ -705,7 +711,7 @@ func (bc *BlockChain) weightsAt(n *blockNode) ([]float32, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := applyModel(bc.p, w, blk, b.parent.header.StateRoot); err != nil {
+		if err := applyModel(bc.p, bc.backend, w, blk, b.parent.header.StateRoot); err != nil {
 			return nil, err
 		}
 	}
@@ -926,5 +932,5 @@ func (bc *BlockChain) CheckBlockTemplate(blk *Block, now int64) error {
 	if len(blk.Contributions) > 0 {
 		w = slices.Clone(w)
 	}
-	return applyModel(bc.p, w, blk, tip.header.StateRoot)
+	return applyModel(bc.p, bc.backend, w, blk, tip.header.StateRoot)
 }

@@ -223,9 +223,9 @@ func writeFileAtomic(path string, data []byte) error {
 
 // applyModel applies blk's contributions to w, the weights of its parent
 // (whose state root is parentRoot), in place, and checks the header's state
-// root. On error w may have changed: callers apply to a copy they can
-// discard.
-func applyModel(p *Params, w []float32, blk *Block, parentRoot Hash) error {
+// root; the de-sketch runs on backend (nil: the CPU reference). On error w
+// may have changed: callers apply to a copy they can discard.
+func applyModel(p *Params, backend state.Backend, w []float32, blk *Block, parentRoot Hash) error {
 	h := &blk.Header
 	if len(blk.Contributions) == 0 {
 		if h.StateRoot != parentRoot {
@@ -233,7 +233,7 @@ func applyModel(p *Params, w []float32, blk *Block, parentRoot Hash) error {
 		}
 		return nil
 	}
-	if err := state.Apply(p.Training, w, [32]byte(h.PrevBlock), blk.Contributions); err != nil {
+	if err := state.ApplyWith(backend, p.Training, w, [32]byte(h.PrevBlock), blk.Contributions); err != nil {
 		return ruleError(ErrBadContribution, "block %s: applying contributions: %v", h.BlockHash(), err)
 	}
 	if root := Hash(p.Training.Root(w)); root != h.StateRoot {

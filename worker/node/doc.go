@@ -1,0 +1,97 @@
+// Package node is a GradientCoin full node: the chain (bbolt store, weight
+// checkpoints), the mempool, the wallet, the p2p node and the
+// trainer-miner loop, in one value with a query API for the command line
+// and the HTTP API.
+//
+// # Data directory
+//
+// Init(dir, params) creates it (the directory 0700; see Layout):
+//
+//	node.json          network, genesis hash, format version (written last)
+//	chain.db           bbolt store: blocks, UTXO set, undo data, tip
+//	checkpoints/       model weight checkpoints (temp file, fsync, rename)
+//	wallet.json        wallet seed and key count (0600, atomic)
+//	p2p_identity.key   libp2p identity
+//	LOCK               flock-ed by the process that has the node open;
+//	                   holds "pid N host H since T"
+//
+// Init refuses a directory that already holds a node (ErrAlreadyInitialized)
+// and removes what it created when it fails. Open(cfg) refuses, with a
+// one-line error and without writing anything, a missing directory
+// (ErrNoDataDir), an uninitialised one (ErrNotInitialized), one of another
+// network (ErrWrongNetwork, naming both) and one in use (ErrLocked, naming
+// the holder from LOCK). The commands that only read a data directory
+// (wallet, chain, generate, export) can Open it with Sync, Train and Mine
+// off; while a node runs they get ErrLocked and should ask its HTTP API.
+//
+// # Running
+//
+// Open starts the chain (rebuilding the weights from the newest checkpoint
+// and replay), the wallet, the mempool and, with Config.Sync, the p2p node
+// (listening, syncing, relaying). Run(ctx) adds the trainer-miner loop
+// (with Train or Mine), the loss evaluator and the progress log (one line
+// at most every ProgressInterval, default 10 s) until ctx is done; then it
+// stops mining at once, closes the p2p node, writes the tip's weight
+// checkpoint and closes the store, well within 10 s, and returns nil. Close
+// does the same for a node that is not running (or stops Run and waits).
+//
+// The trainer-miner loop, per tip P: take K = Training.LocalSteps local
+// steps from the weights at P on the node's private shard (AdamW with the
+// network's LocalLR by default; Config.Optimizer), form Δ = w_K − w_P, add
+// the error-feedback residual, keep the Training.Sketch.TopK largest
+// entries (count-sketch heavy-hitter recovery needs sparse input; the rest
+// stays in the residual), sketch with P's seed, quantize and sign with the
+// node's contribution key (derived from the wallet seed); build a template
+// (coinbase: subsidy + fees to a wallet address, payload height ‖ extra
+// nonce; mempool transactions by fee rate within the size budget; the
+// contribution, and in Pooled mode others' contributions for P heard over
+// gossip; state root of Apply; bits; timestamp max(now, MTP+1)); check it
+// with CheckBlockTemplate; mine it (CPU threads, or the GPU in the gccuda
+// build with UseGPU); process and publish the solved block. A new tip
+// cancels the round at once (between local steps, inside the nonce
+// search). Without Train the node mines empty-gradient blocks; without Mine
+// it trains and announces (Pooled) but does not mine. The residual moves
+// forward only when a connected block includes the contribution it came
+// from. Reorgs are the chain's: it rolls the weights back from checkpoints
+// and replays.
+//
+// After every new tip the evaluator measures the tip model's validation
+// loss on fixed batches of the corpus's validation stream (LossHistory,
+// Status.Loss).
+//
+// # Query API (stable; used by cmd/gradientcoin and worker/rpc)
+//
+//	Status() Status                       network, genesis, height, tip, state root, peers,
+//	                                      syncing, hash rate, loss (*float64, nil until known),
+//	                                      balance, immature, mining, training, device, peer id,
+//	                                      addrs, mempool txs, uptime, version, cuda build
+//	LossHistory() []LossPoint             {Height, Hash, Loss, Time}
+//	EvalLoss(w) (float64, error)          loss of any weights on the same batches
+//	RecentBlocks(k) []BlockSummary        {Height, Hash, Time, Txs, Contributions, Size,
+//	                                      Miner, Reward, Mine, StateRoot}, tip first
+//	Chain() *chain.BlockChain, Mempool() *mempool.Pool, Wallet() *wallet.Wallet, Params()
+//	NewAddress() (string, error)
+//	Balance() (spendable, immature uint64, err error)
+//	Send(to string, amount, feeRate uint64) (chain.Hash, error)
+//	                                      overdraft: chain.ErrInsufficientFunds (names have/need);
+//	                                      bad address: chain.ErrBadAddress
+//	History() ([]WalletTx, error)         received/sent per tx with heights; pending last
+//	Metrics() MetricsSnapshot             counters and gauges (Prometheus names in comments)
+//	WeightsAt(height) ([]float32, chain.Hash, error), ModelConfig()
+//	Generate(prompt, n, GenerateOptions) ([]byte, error)
+//	PeerID(), Addrs() (dialable, with /p2p/<id>), Connect(ctx, addr)
+//
+// Package variables and constants: Version (set with -ldflags -X),
+// CUDABuild (the gccuda tag), DefaultShards, DataDirNetwork(dir) (the
+// network recorded in a data directory).
+//
+// # Errors
+//
+// ErrNoDataDir, ErrNotInitialized, ErrAlreadyInitialized, ErrWrongNetwork,
+// ErrLocked, ErrCorruptDataDir, ErrConfig, ErrClosed, ErrBadRequest
+// (errors.Is); errors of chain, wallet, mempool, p2p, data and gpu pass
+// through wrapped with context (e.g. Send's chain.ErrInsufficientFunds,
+// UseGPU's gpu.ErrNoCUDA in the default build).
+//
+// The package logs only to Config.Log (zerolog; the zero value discards).
+package node

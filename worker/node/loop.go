@@ -1,0 +1,277 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gradientcoin/gradientcoin/chain"
+	"github.com/gradientcoin/gradientcoin/chain/state"
+)
+
+// loop is the trainer-miner loop: for every tip, train (K local steps and
+// a contribution), build a template, mine it, and publish a solved block.
+// A new tip cancels the round's context (onTip), which stops training
+// between steps and mining at once.
+func (n *Node) loop(ctx context.Context) {
+	backoff := time.Duration(0)
+	for ctx.Err() == nil {
+		tip := n.bc.Tip()
+		if n.cfg.MaxHeight > 0 && tip.Height >= n.cfg.MaxHeight {
+			n.waitTip(ctx, time.Second)
+			continue
+		}
+		if n.net != nil && n.net.Syncing() {
+			n.waitTip(ctx, 500*time.Millisecond)
+			continue
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		n.roundMu.Lock()
+		n.roundCancel, n.roundParent = cancel, tip.Hash
+		n.roundMu.Unlock()
+		if n.bc.Tip().Hash != tip.Hash { // a tip arrived in between
+			cancel()
+			continue
+		}
+		err := n.round(rctx, tip)
+		n.roundMu.Lock()
+		n.roundCancel = nil
+		n.roundMu.Unlock()
+		stale := rctx.Err() != nil
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err == nil:
+			backoff = 0
+		case stale || errors.Is(err, context.Canceled):
+			// a new tip: start over at once
+		default:
+			backoff = min(max(2*backoff, 250*time.Millisecond), 10*time.Second)
+			n.log.Warn().Err(err).Uint64("height", tip.Height+1).Dur("retry_in", backoff).Msg("mining round failed")
+			n.waitTip(ctx, backoff)
+		}
+	}
+}
+
+// waitTip waits for a new tip, ctx or d.
+func (n *Node) waitTip(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-n.tipCh:
+	case <-t.C:
+	}
+}
+
+// round trains and mines one block on tip. It returns nil when a block
+// was mined and processed, or when there is nothing to do but wait for
+// the next tip (training without mining).
+func (n *Node) round(ctx context.Context, tip chain.ChainTip) error {
+	w, err := n.bc.WeightsAt(tip.Hash)
+	if err != nil {
+		return err
+	}
+	var contribs [][]byte
+	if n.tr != nil {
+		n.training.Store(true)
+		raw, loss, err := n.tr.contribute(ctx, tip.Hash, w)
+		n.training.Store(false)
+		if err != nil {
+			return err
+		}
+		n.m.contributions.Add(1)
+		n.pool.addOwn(tip.Hash, n.tr.pub, raw)
+		n.log.Debug().Uint64("height", tip.Height+1).Float64("train_loss", loss).Int("bytes", len(raw)).Msg("contribution ready")
+		if n.cfg.Pooled && n.net != nil {
+			if err := n.net.AnnounceContribution(ctx, tip.Hash, raw); err != nil && ctx.Err() == nil {
+				n.log.Debug().Err(err).Msg("announce contribution")
+			}
+		}
+		contribs = append(contribs, raw)
+	}
+	if !n.cfg.Mine {
+		n.waitTip(ctx, time.Hour)
+		return ctx.Err()
+	}
+	if n.cfg.Pooled && n.tr != nil && len(contribs) < n.p.MaxContributions {
+		contribs = append(contribs, n.pool.forParent(tip.Hash, n.p.MaxContributions-len(contribs), map[[32]byte]bool{n.tr.pub: true})...)
+	}
+	blk, err := n.template(tip, w, contribs)
+	if err != nil {
+		return err
+	}
+	n.mining.Store(true)
+	start := time.Now()
+	hdr, err := n.mnr.Mine(ctx, blk.Header)
+	n.mining.Store(false)
+	if err != nil {
+		return err
+	}
+	blk.Header = hdr
+	hash := blk.Hash()
+	res, err := n.bc.ProcessBlock(blk, n.cfg.now().Unix())
+	if err != nil {
+		if errors.Is(err, chain.ErrTimeTooOld) || errors.Is(err, chain.ErrBadHeight) {
+			return nil // the tip moved while we solved; start over
+		}
+		return fmt.Errorf("node: our block %s rejected: %w", hash, err)
+	}
+	n.m.blocksMined.Add(1)
+	n.log.Info().Uint64("height", hdr.Height).Str("hash", hash.String()).Int("txs", len(blk.Txs)-1).
+		Int("contributions", len(blk.Contributions)).Dur("mine", time.Since(start)).
+		Bool("main_chain", res.MainChain).Msg("mined block")
+	if n.net != nil {
+		if err := n.net.PublishBlock(context.WithoutCancel(ctx), blk); err != nil {
+			n.log.Debug().Err(err).Str("hash", hash.String()).Msg("publish block")
+		}
+	}
+	return nil
+}
+
+func (n *Node) hashes() uint64 {
+	if n.dev.hashes != nil {
+		return n.dev.hashes()
+	}
+	return 0
+}
+
+// coinbaseAddress returns the address the next coinbase pays: a fresh
+// wallet address, kept until a connected block pays it.
+func (n *Node) coinbaseAddress() (chain.Address, error) {
+	n.cbMu.Lock()
+	defer n.cbMu.Unlock()
+	if n.cbValid {
+		return n.cbAddr, nil
+	}
+	a, _, err := n.wal.NewAddress()
+	if err != nil {
+		return chain.Address{}, fmt.Errorf("node: coinbase address: %w", err)
+	}
+	n.cbAddr, n.cbValid = a, true
+	return a, nil
+}
+
+// noteConnected rotates the coinbase address once a block pays it and logs
+// the block.
+func (n *Node) noteConnected(b *chain.Block) {
+	if len(b.Txs) > 0 && len(b.Txs[0].Outputs) > 0 {
+		n.cbMu.Lock()
+		if n.cbValid && b.Txs[0].Outputs[0].Address == n.cbAddr {
+			n.cbValid = false
+		}
+		n.cbMu.Unlock()
+	}
+	n.log.Debug().Uint64("height", b.Header.Height).Str("hash", b.Hash().String()).
+		Int("txs", len(b.Txs)-1).Int("contributions", len(b.Contributions)).Msg("block connected")
+}
+
+// coinbasePayload is height (u64 LE) ‖ an 8-byte extra nonce.
+func coinbasePayload(height uint64) []byte {
+	p := binary.LittleEndian.AppendUint64(make([]byte, 0, 16), height)
+	var x [8]byte
+	rand.Read(x[:])
+	return append(p, x[:]...)
+}
+
+// template builds a block on tip (whose weights are w) with the given
+// contributions: the coinbase paying subsidy + fees to this node's wallet,
+// mempool transactions by fee rate within the size budget, the
+// contributions, the state root of Apply(w, contributions), the required
+// bits and a timestamp after the median time past; it is checked with
+// CheckBlockTemplate.
+func (n *Node) template(tip chain.ChainTip, w []float32, contribs [][]byte) (*chain.Block, error) {
+	p := n.p
+	height := tip.Height + 1
+	addr, err := n.coinbaseAddress()
+	if err != nil {
+		return nil, err
+	}
+	cb := &chain.Tx{
+		Version: chain.TxVersion,
+		Inputs:  []chain.TxIn{{PrevOut: chain.OutPoint{TxID: chain.ZeroHash, Index: chain.CoinbaseIndex}}},
+		Outputs: []chain.TxOut{{Value: p.Subsidy(height), Address: addr}},
+		Payload: coinbasePayload(height),
+	}
+	blk := &chain.Block{Txs: []*chain.Tx{cb}, Contributions: contribs}
+	budget := p.MaxBlockSize - blk.SerializeSize() - 64
+	if budget > 0 {
+		txs, fees := n.mp.Template(budget)
+		blk.Txs = append(blk.Txs, txs...)
+		cb.Outputs[0].Value += fees
+	}
+	now := n.cfg.now().Unix()
+	ts := max(now, tip.MedianTime+1)
+	blk.Header = chain.Header{
+		Version:      chain.HeaderVersion,
+		Height:       height,
+		PrevBlock:    tip.Hash,
+		TxRoot:       chain.CalcTxRoot(blk.Txs),
+		GradientRoot: chain.CalcGradientRoot(contribs),
+		Timestamp:    ts,
+		Bits:         tip.NextBits,
+	}
+	if len(contribs) > 0 {
+		wn := append([]float32(nil), w...)
+		if err := state.ApplyWith(n.dev.backend, p.Training, wn, [32]byte(tip.Hash), contribs); err != nil {
+			return nil, fmt.Errorf("node: template: applying contributions: %w", err)
+		}
+		blk.Header.StateRoot = chain.Hash(p.Training.Root(wn))
+	} else {
+		blk.Header.StateRoot = tip.Header.StateRoot
+	}
+	if err := n.bc.CheckBlockTemplate(blk, now); err != nil {
+		return nil, fmt.Errorf("node: template at height %d: %w", height, err)
+	}
+	return blk, nil
+}
+
+// progressLoop samples the hash rate every rateEvery (over the last
+// rateWindow) and logs one progress line every ProgressInterval.
+func (n *Node) progressLoop(ctx context.Context) {
+	every := n.cfg.ProgressInterval
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	const rateEvery, rateWindow = time.Second, 10
+	t := time.NewTicker(rateEvery)
+	defer t.Stop()
+	type sample struct {
+		t time.Time
+		h uint64
+	}
+	samples := []sample{{time.Now(), n.hashes()}}
+	lastLog := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			samples = append(samples, sample{now, n.hashes()})
+			if len(samples) > rateWindow+1 {
+				samples = samples[1:]
+			}
+			first, last := samples[0], samples[len(samples)-1]
+			if dt := last.t.Sub(first.t).Seconds(); dt > 0 {
+				n.m.setRate(float64(last.h-first.h) / dt)
+			}
+			if now.Sub(lastLog) < every {
+				continue
+			}
+			lastLog = now
+			s := n.Status()
+			ev := n.log.Info().Uint64("height", s.Height).Str("tip", short(s.Tip)).Int("peers", s.Peers).
+				Float64("hashrate", s.Hashrate).Bool("syncing", s.Syncing).Int("mempool", s.MempoolTxs)
+			if s.Loss != nil {
+				ev = ev.Float64("loss", *s.Loss)
+			}
+			ev.Msg("progress")
+		}
+	}
+}
+
+func short(h chain.Hash) string { return h.String()[:16] }

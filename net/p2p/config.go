@@ -22,8 +22,13 @@ type Config struct {
 	// DataDir holds the identity key (IdentityFile). Empty: a fresh
 	// key every start (tests).
 	DataDir string
-	// ListenAddrs are multiaddrs to listen on (TCP and QUIC).
+	// ListenAddrs are multiaddrs to listen on. A /quic-v1 address (or
+	// EnableQUIC) adds the QUIC transport, which New refuses in a binary
+	// whose quic-go is known to panic (see QUICUnsafe).
 	ListenAddrs []string
+	// EnableQUIC adds the QUIC transport for dialling even when no QUIC
+	// address is listened on.
+	EnableQUIC bool
 	// Bootstrap peers (multiaddrs with /p2p/<id>), dialled at start and
 	// whenever the node has fewer than LowPeers connections.
 	Bootstrap []string
@@ -100,7 +105,7 @@ const IdentityFile = "p2p_identity.key"
 // sets Network and Genesis (or uses ConfigForParams).
 func DefaultConfig() Config {
 	return Config{
-		ListenAddrs:         []string{"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"},
+		ListenAddrs:         defaultListen(),
 		LowPeers:            16,
 		HighPeers:           48,
 		ConnGrace:           time.Minute,
@@ -130,7 +135,8 @@ func DefaultConfig() Config {
 }
 
 // ConfigForParams returns DefaultConfig filled from network parameters:
-// names, caps, state chunk, bootstrap peers and listen port.
+// names, caps, state chunk, bootstrap peers and listen port (TCP, plus
+// QUIC on the same port when this binary's quic-go is safe).
 func ConfigForParams(p *chain.Params) Config {
 	c := DefaultConfig()
 	c.Network = p.Name
@@ -140,9 +146,9 @@ func ConfigForParams(p *chain.Params) Config {
 	c.StateChunk = p.Training.ChunkSize
 	c.Bootstrap = append([]string(nil), p.Bootstrap...)
 	if p.DefaultPort > 0 {
-		c.ListenAddrs = []string{
-			fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", p.DefaultPort),
-			fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", p.DefaultPort),
+		c.ListenAddrs = []string{fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", p.DefaultPort)}
+		if QUICUnsafe() == "" {
+			c.ListenAddrs = append(c.ListenAddrs, fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", p.DefaultPort))
 		}
 	}
 	return c
@@ -157,7 +163,7 @@ func TestConfig(p *chain.Params) Config {
 	c.LowPeers, c.HighPeers = 8, 32
 	c.ConnGrace = 10 * time.Second
 	c.BanDuration = time.Minute
-	c.DialTimeout = 3 * time.Second
+	c.DialTimeout = 10 * time.Second
 	c.RequestTimeout = 5 * time.Second
 	c.ValidateTimeout = 5 * time.Second
 	c.SyncInterval = 200 * time.Millisecond
@@ -205,3 +211,18 @@ func (c *Config) now() time.Time {
 	}
 	return time.Now()
 }
+
+func defaultListen() []string {
+	if QUICUnsafe() == "" {
+		return []string{"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"}
+	}
+	return []string{"/ip4/0.0.0.0/tcp/0"}
+}
+
+// QUICUnsafe says why this binary must not run the QUIC transport ("" if
+// it may): quic-go before v0.57.1 built with Go 1.26 or later panics on
+// the server side of every handshake (quic-go#5572), so any peer could
+// crash the node by dialling it over QUIC. The project pins go-libp2p
+// v0.45.0, which pins quic-go v0.55.0; go-libp2p v0.46.0 (quic-go v0.57.1)
+// lifts this.
+func QUICUnsafe() string { return quicUnsafe() }

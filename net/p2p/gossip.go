@@ -202,24 +202,20 @@ func chainKind(err error) (chain.ErrorKind, bool) {
 	return k, ok
 }
 
-// BlockVerdict classifies a CheckHeader or ProcessBlock error: nil →
-// Accept; kinds that are not the sender's fault (unknown parent,
-// duplicate, timestamp too far ahead — it may become valid — store
-// failures, and errors without a chain kind) → Ignore; every other chain
-// kind proves the block invalid → Reject.
+// BlockVerdict classifies a CheckHeader or ProcessBlock error with
+// chain.ClassifyBlock: nil → Accept; kinds that are not the sender's
+// fault (unknown parent, duplicate, timestamp too far ahead — it may
+// become valid — store failures, a closed chain, and errors without a
+// chain kind) → Ignore; every other chain kind proves the block invalid
+// → Reject.
 func BlockVerdict(err error) pubsub.ValidationResult {
-	if err == nil {
+	switch chain.ClassifyBlock(chain.ProcessResult{}, err) {
+	case chain.VerdictAccept:
 		return pubsub.ValidationAccept
+	case chain.VerdictReject:
+		return pubsub.ValidationReject
 	}
-	k, ok := chainKind(err)
-	if !ok {
-		return pubsub.ValidationIgnore
-	}
-	switch k {
-	case chain.ErrMissingParent, chain.ErrDuplicateBlock, chain.ErrTimeTooNew, chain.ErrStore, chain.ErrNotFound:
-		return pubsub.ValidationIgnore
-	}
-	return pubsub.ValidationReject
+	return pubsub.ValidationIgnore
 }
 
 // TxVerdict classifies a Mempool.ProcessTx error (see Mempool).

@@ -160,6 +160,16 @@ func newTNode(t testing.TB, p *chain.Params, name string, opts ...nodeOpt) *tnod
 	if err != nil {
 		t.Fatalf("%s: chain: %v", name, err)
 	}
+	t.Cleanup(func() { bc.Close() })
+	return newTNodeOn(t, bc, name, opts...)
+}
+
+// newTNodeOn starts a node on an existing chain (several nodes may serve
+// one chain: the BlockChain is safe for concurrent use).
+func newTNodeOn(t testing.TB, bc *chain.BlockChain, name string, opts ...nodeOpt) *tnode {
+	t.Helper()
+	p := bc.Params()
+	var err error
 	tn := &tnode{
 		name: name,
 		bc:   bc,
@@ -178,10 +188,7 @@ func newTNode(t testing.TB, p *chain.Params, name string, opts ...nodeOpt) *tnod
 	if err != nil {
 		t.Fatalf("%s: node: %v", name, err)
 	}
-	t.Cleanup(func() {
-		tn.n.Close()
-		bc.Close()
-	})
+	t.Cleanup(func() { tn.n.Close() })
 	return tn
 }
 
@@ -195,7 +202,7 @@ func newTNodes(t testing.TB, p *chain.Params, n int, opts ...nodeOpt) []*tnode {
 
 func connect(t testing.TB, a, b *tnode) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := a.n.Connect(ctx, peer.AddrInfo{ID: b.n.ID(), Addrs: b.n.Host().Addrs()}); err != nil {
 		t.Fatalf("connect %s -> %s: %v", a.name, b.name, err)
@@ -250,6 +257,24 @@ func (tn *tnode) mine(t testing.TB, b *chain.Block) {
 	if err := tn.n.PublishBlock(context.Background(), b); err != nil {
 		t.Fatalf("%s: publish: %v", tn.name, err)
 	}
+}
+
+// chainOf returns a BlockChain holding blocks, built once per process
+// and key (tests and benchmarks share the expensive ones).
+func chainOf(t testing.TB, p *chain.Params, blocks []*chain.Block) *chain.BlockChain {
+	t.Helper()
+	bc, err := chain.New(chain.Config{Params: p, Store: chain.NewMemStore()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bc.Close() })
+	ad := NewChainAdapter(bc)
+	for _, b := range blocks {
+		if err := ad.ProcessBlock(b); err != nil {
+			t.Fatalf("chain of %d blocks: %v", len(blocks), err)
+		}
+	}
+	return bc
 }
 
 // feed processes blocks directly (no network).

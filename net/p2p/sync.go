@@ -179,12 +179,24 @@ type batchResult struct {
 	err    error
 }
 
+// perPeerRequests is how many body requests the sync loop keeps in flight
+// to one peer: below the default MaxInboundReqs (8) that a responder
+// admits, leaving room for status and headers requests.
+const perPeerRequests = 4
+
 // download fetches the bodies of need (in chain order) and processes
-// them in order. It returns how many blocks the chain took.
+// them in order. Workers are pinned to sources (at most perPeerRequests
+// per peer); at most BodyWindow batches are fetched ahead of the one
+// being processed, which bounds memory. It returns how many blocks the
+// chain took.
 func (s *syncer) download(best peer.ID, need []chain.Hash, peers []peerStatus) (int, error) {
 	n := s.n
 	ctx, cancel := context.WithCancel(n.ctx)
-	defer cancel()
+	var wg sync.WaitGroup
+	defer func() {
+		cancel() // first, so that every goroutine below can return
+		wg.Wait()
+	}()
 
 	sources := []peer.ID{best}
 	for _, ps := range peers {
@@ -201,25 +213,36 @@ func (s *syncer) download(best peer.ID, need []chain.Hash, peers []peerStatus) (
 		results[i] = make(chan batchResult, 1)
 	}
 	window := make(chan struct{}, n.cfg.BodyWindow)
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	jobs := make(chan int)
 	wg.Add(1)
-	go func() { // dispatcher: at most BodyWindow batches fetched ahead
+	go func() { // dispatcher: hands out batches, at most BodyWindow ahead
 		defer wg.Done()
-		for i, b := range batches {
+		defer close(jobs)
+		for i := range batches {
 			select {
 			case window <- struct{}{}:
 			case <-ctx.Done():
 				return
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				blocks, err := s.fetchBatch(ctx, sources[i%len(sources)], best, b)
-				results[i] <- batchResult{blocks, err}
-			}()
+			select {
+			case jobs <- i:
+			case <-ctx.Done():
+				return
+			}
 		}
 	}()
+	workers := min(len(batches), perPeerRequests*len(sources), n.cfg.BodyWindow)
+	for w := range workers {
+		src := sources[w%len(sources)]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				blocks, err := s.fetchBatch(ctx, src, best, batches[i])
+				results[i] <- batchResult{blocks, err}
+			}
+		}()
+	}
 
 	added := 0
 	for i := range batches {
@@ -345,7 +368,7 @@ func (s *syncer) snapSync(p peer.ID, st *wire.Status, peers []peerStatus) error 
 		firstEr error
 		next    atomic.Int64
 	)
-	workers := min(len(m.Leaves), 4*len(sources), 16)
+	workers := min(len(m.Leaves), perPeerRequests*len(sources), 16)
 	for w := range workers {
 		wg.Add(1)
 		go func() {

@@ -122,6 +122,9 @@ func (c *Codec) ReadBlob(r io.Reader, maxSize int) ([]byte, error) {
 		want := int(min(uint64(MaxFrame), size-uint64(len(out))))
 		chunk, err := c.ReadMsg(r, want)
 		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF // the head promised more
+			}
 			return nil, err
 		}
 		if len(chunk) != want {

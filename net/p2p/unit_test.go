@@ -1,0 +1,402 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/gradientcoin/gradientcoin/chain"
+	"github.com/gradientcoin/gradientcoin/chain/chaintest"
+	"github.com/gradientcoin/gradientcoin/chain/state"
+	"github.com/gradientcoin/gradientcoin/net/wire"
+)
+
+func TestIdentity(t *testing.T) {
+	dir := t.TempDir()
+	k1, err := LoadOrCreateIdentity(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, IdentityFile)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode %v, want 0600", fi.Mode().Perm())
+	}
+	k2, err := LoadOrCreateIdentity(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !k1.Equals(k2) {
+		t.Fatal("reloaded key differs")
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, ".*tmp*")); len(m) != 0 {
+		t.Fatalf("temporary files left: %v", m)
+	}
+	for _, tc := range []struct {
+		name  string
+		setup func(dir string)
+	}{
+		{"world readable", func(d string) {
+			raw, _ := crypto.MarshalPrivateKey(k1)
+			os.WriteFile(filepath.Join(d, IdentityFile), raw, 0o644)
+			os.Chmod(filepath.Join(d, IdentityFile), 0o644)
+		}},
+		{"garbage", func(d string) { os.WriteFile(filepath.Join(d, IdentityFile), []byte("junk"), 0o600) }},
+		{"truncated", func(d string) {
+			raw, _ := crypto.MarshalPrivateKey(k1)
+			os.WriteFile(filepath.Join(d, IdentityFile), raw[:len(raw)/2], 0o600)
+		}},
+	} {
+		d := t.TempDir()
+		tc.setup(d)
+		if _, err := LoadOrCreateIdentity(d); !errors.Is(err, ErrIdentity) {
+			t.Fatalf("%s: got %v, want ErrIdentity", tc.name, err)
+		}
+	}
+}
+
+func TestNodeIdentityPersists(t *testing.T) {
+	p := chain.DevnetParams()
+	dir := t.TempDir()
+	var ids []peer.ID
+	for range 2 {
+		tn := newTNode(t, p, "n", func(c *Config, _ *Deps) { c.DataDir = dir })
+		ids = append(ids, tn.n.ID())
+		tn.n.Close()
+	}
+	if ids[0] != ids[1] {
+		t.Fatalf("peer id changed across restarts: %s, %s", ids[0], ids[1])
+	}
+}
+
+func TestPeerSetScoring(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	cfg := DefaultConfig()
+	cfg.Now = func() time.Time { return now }
+	cfg.ScoreHalfLife = time.Minute
+	cfg.BanDuration = time.Hour
+	cfg.RequestRate, cfg.GossipRate, cfg.ServeByteRate, cfg.MaxInboundReqs = 2, 3, 100, 2
+	var banned []peer.ID
+	s := newPeerSet(&cfg, func(p peer.ID, _ string) { banned = append(banned, p) })
+	a, b := peer.ID("a"), peer.ID("b")
+	for _, tc := range []struct {
+		name       string
+		advance    time.Duration
+		peer       peer.ID
+		points     float64
+		wantScore  float64
+		wantBanned bool
+	}{
+		{"first offence", 0, a, 60, 60, false},
+		{"half-life", time.Minute, a, 0, 30, false},
+		{"second offence", 0, a, 60, 90, false},
+		{"third offence bans", 0, a, 21, 111, true},
+		{"other peer unaffected", 0, b, 10, 10, false},
+	} {
+		now = now.Add(tc.advance)
+		got := s.misbehave(tc.peer, tc.points, tc.name)
+		if got != tc.wantBanned || s.isBanned(tc.peer) != tc.wantBanned {
+			t.Fatalf("%s: banned %v, want %v", tc.name, got, tc.wantBanned)
+		}
+		if sc := s.score(tc.peer); math.Abs(sc-tc.wantScore) > 0.01 {
+			t.Fatalf("%s: score %v, want %v", tc.name, sc, tc.wantScore)
+		}
+	}
+	if len(banned) != 1 || banned[0] != a || s.bansTotal() != 1 {
+		t.Fatalf("onBan calls %v", banned)
+	}
+	now = now.Add(time.Hour + time.Second)
+	if s.isBanned(a) {
+		t.Fatal("ban did not expire")
+	}
+	// Rate limits: burst = 2 s worth.
+	for i := range 6 {
+		if ok := s.allowGossip(b); ok != (i < 6) {
+			t.Fatalf("gossip %d: allowed %v", i, ok)
+		}
+	}
+	if s.allowGossip(b) {
+		t.Fatal("gossip above the burst allowed")
+	}
+	now = now.Add(time.Second)
+	if !s.allowGossip(b) {
+		t.Fatal("gossip not refilled after a second")
+	}
+	if !s.acquireRequest(b) || !s.acquireRequest(b) {
+		t.Fatal("first requests refused")
+	}
+	if s.acquireRequest(b) {
+		t.Fatal("third concurrent request admitted (MaxInboundReqs 2)")
+	}
+	s.releaseRequest(b)
+	s.releaseRequest(b)
+	if !s.allowBytes(b, 200) || s.allowBytes(b, 1) {
+		t.Fatal("byte budget: burst 200 then nothing")
+	}
+}
+
+// TestSnapshotRootMatchesState pins the snapshot commitment to
+// chain/state.Root (the header's state root).
+func TestSnapshotRootMatchesState(t *testing.T) {
+	r := chain.DevnetParams().Training
+	w, err := state.Genesis(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, chunk := range []int{1, 7, 1000, r.ChunkSize, len(w), len(w) + 5} {
+		m := buildManifest(chain.Hash{}, WeightsBytes(w), chunk)
+		got := snapRoot(m.TotalSize/4, uint32(chunk), m.Leaves)
+		if want := state.Root(w, chunk); [32]byte(got) != want {
+			t.Fatalf("chunk %d: root %x, state.Root %x", chunk, got, want)
+		}
+	}
+	if got := WeightsFromBytes(WeightsBytes(w)); len(got) != len(w) || got[3] != w[3] {
+		t.Fatal("weights bytes round trip")
+	}
+}
+
+func TestVerdicts(t *testing.T) {
+	re := func(k chain.ErrorKind) error { return chain.RuleError{Err: k, Description: string(k)} }
+	for _, tc := range []struct {
+		name string
+		f    func(error) pubsub.ValidationResult
+		err  error
+		want pubsub.ValidationResult
+	}{
+		{"block ok", BlockVerdict, nil, pubsub.ValidationAccept},
+		{"block orphan", BlockVerdict, re(chain.ErrMissingParent), pubsub.ValidationIgnore},
+		{"block dup", BlockVerdict, re(chain.ErrDuplicateBlock), pubsub.ValidationIgnore},
+		{"block future", BlockVerdict, re(chain.ErrTimeTooNew), pubsub.ValidationIgnore},
+		{"block store", BlockVerdict, fmt.Errorf("x: %w", re(chain.ErrStore)), pubsub.ValidationIgnore},
+		{"block unknown error", BlockVerdict, errors.New("boom"), pubsub.ValidationIgnore},
+		{"block high hash", BlockVerdict, re(chain.ErrHighHash), pubsub.ValidationReject},
+		{"block known invalid", BlockVerdict, re(chain.ErrKnownInvalid), pubsub.ValidationReject},
+		{"block bad state root", BlockVerdict, fmt.Errorf("wrapped: %w", re(chain.ErrBadStateRoot)), pubsub.ValidationReject},
+		{"tx ok", TxVerdict, nil, pubsub.ValidationAccept},
+		{"tx missing input", TxVerdict, re(chain.ErrMissingTxOut), pubsub.ValidationIgnore},
+		{"tx double spend", TxVerdict, re(chain.ErrDoubleSpend), pubsub.ValidationIgnore},
+		{"tx low fee", TxVerdict, re(chain.ErrInsufficientFee), pubsub.ValidationIgnore},
+		{"tx bad signature", TxVerdict, re(chain.ErrBadSignature), pubsub.ValidationReject},
+		{"tx overspend", TxVerdict, re(chain.ErrSpendTooHigh), pubsub.ValidationReject},
+		{"contribution ok", ContributionVerdict, nil, pubsub.ValidationAccept},
+		{"contribution stale", ContributionVerdict, fmt.Errorf("stale: %w", ErrIgnore), pubsub.ValidationIgnore},
+		{"contribution bad", ContributionVerdict, state.ErrBadSignature, pubsub.ValidationReject},
+	} {
+		if got := tc.f(tc.err); got != tc.want {
+			t.Fatalf("%s: verdict %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	// Our block verdicts agree with the chain's own classifier.
+	for _, k := range []chain.ErrorKind{chain.ErrMissingParent, chain.ErrHighHash, chain.ErrStore, chain.ErrBadMerkleRoot, chain.ErrTimeTooNew, chain.ErrClosed} {
+		ours := BlockVerdict(re(k))
+		theirs := chain.ClassifyBlock(chain.ProcessResult{}, re(k))
+		if (ours == pubsub.ValidationReject) != (theirs == chain.VerdictReject) {
+			t.Fatalf("%s: BlockVerdict %v, chain.ClassifyBlock %v", k, ours, theirs)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	p := chain.DevnetParams()
+	for _, tc := range []struct {
+		name   string
+		mutate func(*Config)
+	}{
+		{"no network", func(c *Config) { c.Network = "" }},
+		{"zero genesis", func(c *Config) { c.Genesis = chain.Hash{} }},
+		{"no listen", func(c *Config) { c.ListenAddrs = nil }},
+		{"watermarks", func(c *Config) { c.LowPeers, c.HighPeers = 10, 5 }},
+		{"block size", func(c *Config) { c.MaxBlockSize = 10 }},
+		{"contribution size", func(c *Config) { c.MaxContributionSize = 0 }},
+		{"chunk", func(c *Config) { c.StateChunk = 0 }},
+		{"ban threshold", func(c *Config) { c.BanThreshold = 0 }},
+		{"rates", func(c *Config) { c.GossipRate = 0 }},
+		{"timeouts", func(c *Config) { c.RequestTimeout = 0 }},
+		{"batch", func(c *Config) { c.BodyBatch = wire.MaxBlocksPerRequest + 1 }},
+		{"bad bootstrap", func(c *Config) { c.Bootstrap = []string{"/ip4/1.2.3.4/tcp/1"} }},
+	} {
+		c := TestConfig(p)
+		tc.mutate(&c)
+		bc, _ := chain.New(chain.Config{Params: p, Store: chain.NewMemStore()})
+		n, err := New(c, Deps{Chain: NewChainAdapter(bc)})
+		if err == nil {
+			n.Close()
+			t.Fatalf("%s: accepted", tc.name)
+		}
+		if !errors.Is(err, ErrConfig) {
+			t.Fatalf("%s: %v is not ErrConfig", tc.name, err)
+		}
+	}
+	other := chain.TestnetParams()
+	bc, _ := chain.New(chain.Config{Params: other, Store: chain.NewMemStore()})
+	if _, err := New(TestConfig(p), Deps{Chain: NewChainAdapter(bc)}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("chain of another network: %v", err)
+	}
+}
+
+// TestQUIC: two nodes that listen on QUIC only exchange a block — or,
+// where this binary's quic-go is known to panic on handshakes, New
+// refuses QUIC.
+func TestQUIC(t *testing.T) {
+	p := chain.DevnetParams()
+	quicOnly := func(c *Config, _ *Deps) { c.ListenAddrs = []string{"/ip4/127.0.0.1/udp/0/quic-v1"} }
+	if why := QUICUnsafe(); why != "" {
+		c := TestConfig(p)
+		quicOnly(&c, nil)
+		bc, _ := chain.New(chain.Config{Params: p, Store: chain.NewMemStore()})
+		if n, err := New(c, Deps{Chain: NewChainAdapter(bc)}); !errors.Is(err, ErrConfig) {
+			if n != nil {
+				n.Close()
+			}
+			t.Fatalf("QUIC accepted although %s", why)
+		}
+		for _, a := range ConfigForParams(p).ListenAddrs {
+			if hasQUIC([]string{a}) {
+				t.Fatalf("default listen address %s uses QUIC although %s", a, why)
+			}
+		}
+		t.Skipf("QUIC exchange not run: %s", why)
+	}
+	a := newTNode(t, p, "a", quicOnly)
+	b := newTNode(t, p, "b", quicOnly)
+	connect(t, a, b)
+	for _, c := range a.n.Host().Network().ConnsToPeer(b.n.ID()) {
+		if c.ConnState().Transport != "quic-v1" {
+			t.Fatalf("transport %q, want quic-v1", c.ConnState().Transport)
+		}
+	}
+	waitMesh(t, []*tnode{a, b})
+	blk := newBuilder(t, p).next()
+	a.mine(t, blk)
+	waitFor(t, 10*time.Second, "block over QUIC", func() bool { return b.tip() == blk.Hash() })
+}
+
+// TestWrongNetworkPeer: nodes of different networks share no protocol
+// and do not exchange status.
+func TestWrongNetworkPeer(t *testing.T) {
+	a := newTNode(t, chain.DevnetParams(), "devnet")
+	b := newTNode(t, chain.TestnetParams(), "testnet")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := a.n.Connect(ctx, peer.AddrInfo{ID: b.n.ID(), Addrs: b.n.Host().Addrs()})
+	if err == nil {
+		t.Fatal("status exchange with another network succeeded")
+	}
+	if st := a.n.peers.status(b.n.ID()); st != nil {
+		t.Fatalf("recorded a status from another network: %+v", st)
+	}
+}
+
+// lyingSnapshots serves weights that do not match the state root.
+type lyingSnapshots struct{ *ChainAdapter }
+
+func (l lyingSnapshots) SnapshotWeights(h chain.Hash) ([]byte, error) {
+	w, err := l.ChainAdapter.SnapshotWeights(h)
+	if err == nil && len(w) > 0 {
+		w[len(w)/2] ^= 0x40
+	}
+	return w, err
+}
+
+// TestSnapSyncRejectsBadSnapshot: a peer offering a snapshot whose
+// weights do not hash to the header's state root is charged, the snapshot
+// is not imported, and the node still syncs by replaying every block.
+func TestSnapSyncRejectsBadSnapshot(t *testing.T) {
+	p := chain.DevnetParams()
+	b := newBuilder(t, p)
+	blocks := b.run(120, chaintest.Contributions(0))
+	liar := newTNode(t, p, "liar", func(_ *Config, d *Deps) {
+		d.SnapshotSource = lyingSnapshots{d.Chain.(*ChainAdapter)}
+	})
+	liar.feed(t, blocks...)
+	late := newTNode(t, p, "late", func(c *Config, _ *Deps) { c.SnapSync = true })
+	connect(t, late, liar)
+	want := blocks[len(blocks)-1].Hash()
+	waitFor(t, 30*time.Second, "late node at the tip", func() bool { return late.tip() == want })
+	if h, _ := late.snap.get(); h != nil {
+		t.Fatalf("imported a bad snapshot at height %d", h.Height)
+	}
+	if sc := late.n.Score(liar.n.ID()); sc < PenaltyBadResponse-1 {
+		t.Fatalf("liar charged %.1f, want at least %v", sc, PenaltyBadResponse)
+	}
+}
+
+// TestTxAndContributionGossip: a transaction reaches every mempool and a
+// contribution announcement makes every pool fetch and hold the
+// contribution (relayed only by nodes that hold it).
+func TestTxAndContributionGossip(t *testing.T) {
+	p := chain.DevnetParams()
+	b := newBuilder(t, p)
+	prefix := b.run(int(p.CoinbaseMaturity) + 2)
+	nodes := newTNodes(t, p, 4)
+	for _, tn := range nodes {
+		tn.feed(t, prefix...)
+	}
+	for i := 0; i+1 < len(nodes); i++ {
+		connect(t, nodes[i], nodes[i+1])
+	}
+	waitMesh(t, nodes)
+	tx := b.g.PayTx(b.g.CoinbaseOut("b1", 0), 100)
+	nodes[0].mp.ProcessTx(tx)
+	if err := nodes[0].n.PublishTx(context.Background(), tx); err != nil {
+		t.Fatal(err)
+	}
+	tip := prefix[len(prefix)-1].Hash()
+	c := b.g.Contribution(b.g.Name(tip), 3)
+	nodes[3].pool.put(c)
+	if err := nodes[3].n.AnnounceContribution(context.Background(), tip, c); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "tx and contribution everywhere", func() bool {
+		for _, tn := range nodes {
+			if !tn.mp.HaveTx(tx.TxID()) || !tn.pool.HaveContribution(chain.ContributionHash(c)) {
+				return false
+			}
+		}
+		return true
+	})
+	// A contribution for a stale parent is ignored, not relayed.
+	stale := b.g.Contribution(b.g.Name(prefix[0].Hash()), 4)
+	nodes[3].pool.put(stale)
+	nodes[3].n.AnnounceContribution(context.Background(), prefix[0].Hash(), stale)
+	time.Sleep(300 * time.Millisecond)
+	if nodes[2].pool.HaveContribution(chain.ContributionHash(stale)) {
+		t.Fatal("stale contribution accepted")
+	}
+	for _, tn := range nodes {
+		if s := tn.n.Stats(); s.GossipRejected != 0 {
+			t.Fatalf("%s: rejected %d honest messages", tn.name, s.GossipRejected)
+		}
+	}
+}
+
+// TestQUICGoPin: pinnedQUICGo matches the quic-go version in go.mod.
+func TestQUICGoPin(t *testing.T) {
+	raw, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Skip("go.mod not found")
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "github.com/quic-go/quic-go" {
+			if f[1] != pinnedQUICGo {
+				t.Fatalf("go.mod has quic-go %s, pinnedQUICGo is %s: update it (and recheck QUICUnsafe)", f[1], pinnedQUICGo)
+			}
+			return
+		}
+	}
+	t.Fatal("quic-go not in go.mod")
+}

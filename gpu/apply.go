@@ -151,7 +151,6 @@ func (a *Applier) Apply(parent [32]byte, contributions [][]byte) error {
 		return err
 	}
 	seen := make(map[[32]byte]int, n)
-	payloads := make([][]byte, n)
 	for i, c := range cs {
 		if c.Parent != parent {
 			return fmt.Errorf("%w: contribution %d is for parent %x, block parent is %x", state.ErrWrongParent, i, c.Parent[:8], parent[:8])
@@ -160,6 +159,17 @@ func (a *Applier) Apply(parent [32]byte, contributions [][]byte) error {
 			return fmt.Errorf("%w: contributions %d and %d are both by %x", state.ErrDuplicateContributor, k, i, c.PubKey[:8])
 		}
 		seen[c.PubKey] = i
+	}
+	return a.applyChecked(parent, cs)
+}
+
+// applyChecked is Apply's device part, for contributions that passed every
+// check: aggregate, de-sketch, update, and the swap if all is finite.
+func (a *Applier) applyChecked(parent [32]byte, cs []*state.Contribution) error {
+	r := a.r
+	n := len(cs)
+	payloads := make([][]byte, n)
+	for i, c := range cs {
 		payloads[i] = c.Payload
 	}
 	sk, err := r.NewSketch(parent)

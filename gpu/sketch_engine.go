@@ -30,6 +30,7 @@ type kdev interface {
 type engineOpts struct {
 	fwhtTileLog2 uint32 // largest FWHT tile, log2 floats (<= 15)
 	fwhtColLog2  uint32 // log2 columns of a tile in the passes after the first
+	fwhtSmemOnly bool   // never use fwht_pass_reg (tests)
 	topkCap      int    // capacity of the level-2 candidate list
 	sparseSmem   int    // largest private sparse sketch in shared memory, bytes
 	blocksPerSM  int    // grid-stride launches: blocks of 256 threads per SM
@@ -258,6 +259,9 @@ func (e *engine) topk(u DevicePtr, n, k uint64, hist1Done bool) (DevicePtr, erro
 
 // ---------------------------------------------------------------- SRHT
 
+// fwRegLog2 is log2 of the values per thread of fwht_pass_reg (FW_LR).
+const fwRegLog2 = 5
+
 // fwPass is one fwht_pass launch: stages s0..s0+k-1, 2^c columns per tile.
 type fwPass struct{ s0, k, c uint32 }
 
@@ -341,8 +345,12 @@ func (e *engine) srht(g *geom, forward bool, x, y DevicePtr, o out) error {
 			a.outMode = fwOutPlain
 		}
 		tile := 1 << (ps.k + ps.c)
-		block := min(1024, max(32, tile/4))
-		if err := e.launch(kFwhtPass, int(tiles), block, 4*tile, a.pack(g)); err != nil {
+		fn, block, smem := kFwhtPass, min(1024, max(32, tile/4)), 4*tile
+		if ps.k >= fwRegLog2 && !e.opts.fwhtSmemOnly {
+			// 32 values per thread; the tile padded by one float per 32.
+			fn, block, smem = kFwhtPassReg, tile>>fwRegLog2, 4*(tile+tile/32)
+		}
+		if err := e.launch(fn, int(tiles), block, smem, a.pack(g)); err != nil {
 			return err
 		}
 	}

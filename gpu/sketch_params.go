@@ -16,6 +16,7 @@ const (
 	kDsGauss        = "ds_gauss"
 	kDsAMS          = "ds_ams"
 	kFwhtPass       = "fwht_pass"
+	kFwhtPassReg    = "fwht_pass_reg"
 	kSrhtLinkInit   = "srht_link_init"
 	kSrhtLink       = "srht_link"
 	kTopkHist1      = "topk_hist1"
@@ -41,7 +42,7 @@ const (
 // sketchKernels maps every sketch entry point to its module (kernels/*.cu).
 var sketchKernels = map[string]string{
 	kDsSparse: kernels.Desketch, kDsEstimate: kernels.Desketch, kDsGauss: kernels.Desketch, kDsAMS: kernels.Desketch,
-	kFwhtPass: kernels.FWHT, kSrhtLinkInit: kernels.FWHT, kSrhtLink: kernels.FWHT,
+	kFwhtPass: kernels.FWHT, kFwhtPassReg: kernels.FWHT, kSrhtLinkInit: kernels.FWHT, kSrhtLink: kernels.FWHT,
 	kTopkHist1: kernels.TopK, kTopkSelect: kernels.TopK, kTopkPass2: kernels.TopK, kTopkTies: kernels.TopK,
 	kTopkTieCount: kernels.TopK, kTopkTieFind: kernels.TopK,
 	kQQuantize: kernels.Quant, kQPack4: kernels.Quant, kQRaw: kernels.Quant, kQDequantAgg: kernels.Quant, kEfCombine: kernels.Quant,
@@ -54,7 +55,7 @@ var sketchKernels = map[string]string{
 // the host-compiled kernels report theirs, TestSketchParamLayout).
 var sketchArgSizes = map[string]int{
 	kDsSparse: 184, kDsEstimate: 184, kDsGauss: 184, kDsAMS: 184,
-	kFwhtPass: 248, kSrhtLinkInit: 248, kSrhtLink: 248,
+	kFwhtPass: 248, kFwhtPassReg: 248, kSrhtLinkInit: 248, kSrhtLink: 248,
 	kTopkHist1: 64, kTopkSelect: 64, kTopkPass2: 64, kTopkTies: 64, kTopkTieCount: 64, kTopkTieFind: 64,
 	kQQuantize: 104, kQPack4: 104, kQRaw: 104, kQDequantAgg: 104, kEfCombine: 104,
 	kApUpdate: 88, kApLeaf: 88,

@@ -32,8 +32,35 @@ extern "C" __global__ void __launch_bounds__(256) ap_update(const ApArgs a) {
     if (masked) {
         st = *a.st;
     }
+    // Four values per thread per step, loaded before any is used (more
+    // loads in flight for this memory-bound pass).
     const uint32_t step = gridDim.x * blockDim.x;
-    for (uint32_t j = blockIdx.x * blockDim.x + threadIdx.x; j < a.n; j += step) {
+    uint32_t j = blockIdx.x * blockDim.x + threadIdx.x;
+    for (; j + 3 * step < a.n; j += 4 * step) {
+        float v[4], w[4];
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            v[i] = a.u[j + i * step];
+            w[i] = a.out.mode == GC_OUT_APPLY ? a.out.w[j + i * step] : 0.0f;
+        }
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const uint32_t ji = j + i * step;
+            if (masked && !gc_topk_keep(st, ji, v[i])) {
+                v[i] = 0.0f;
+            }
+            if (a.out.mode == GC_OUT_APPLY) {
+                const float nw = __fadd_rn(w[i], __fmul_rn(a.out.coef, v[i]));
+                if (!gc_finite(nw)) {
+                    atomicMin(a.out.bad, ji);
+                }
+                a.out.wout[ji] = nw;
+            } else {
+                a.out.dst[ji] = v[i];
+            }
+        }
+    }
+    for (; j < a.n; j += step) {
         float v = a.u[j];
         if (masked && !gc_topk_keep(st, j, v)) {
             v = 0.0f;
@@ -115,20 +142,41 @@ extern "C" __global__ void __launch_bounds__(128) ap_leaf(const ApArgs a) {
     const bool aligned = (off & 3) == 0;
     uint32_t hs[8] = {0x6a09e667u, 0xbb67ae85u, 0x3c6ef372u, 0xa54ff53au,
                       0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u};
+    // Full 64-byte blocks of aligned data are loaded one block ahead, so that
+    // the loads overlap the previous compression (few threads: one per leaf).
+    const uint32_t nfull = aligned ? len / 16 : 0;
+    uint4 nx[4];
+    if (nfull > 0) {
+        const uint4 *p = reinterpret_cast<const uint4 *>(data);
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            nx[i] = p[i];
+        }
+    }
     uint32_t prev = 0;
     for (uint32_t blk = 0; blk < nblocks; blk++) {
         uint32_t w[16];
         const uint32_t q0 = blk * 16;
-        if (aligned && q0 + 16 <= len) {
-            const uint4 *v = reinterpret_cast<const uint4 *>(data + q0);
+        if (blk < nfull) {
+            uint4 x[4];
 #pragma unroll
             for (int i = 0; i < 4; i++) {
-                const uint4 x = v[i];
-                w[4 * i + 0] = __byte_perm(prev, x.x, 0x3456);
-                w[4 * i + 1] = __byte_perm(x.x, x.y, 0x3456);
-                w[4 * i + 2] = __byte_perm(x.y, x.z, 0x3456);
-                w[4 * i + 3] = __byte_perm(x.z, x.w, 0x3456);
-                prev = x.w;
+                x[i] = nx[i];
+            }
+            if (blk + 1 < nfull) {
+                const uint4 *p = reinterpret_cast<const uint4 *>(data + q0 + 16);
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    nx[i] = p[i];
+                }
+            }
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                w[4 * i + 0] = __byte_perm(prev, x[i].x, 0x3456);
+                w[4 * i + 1] = __byte_perm(x[i].x, x[i].y, 0x3456);
+                w[4 * i + 2] = __byte_perm(x[i].y, x[i].z, 0x3456);
+                w[4 * i + 3] = __byte_perm(x[i].z, x[i].w, 0x3456);
+                prev = x[i].w;
             }
         } else {
 #pragma unroll

@@ -171,6 +171,89 @@ extern "C" __global__ void __launch_bounds__(1024) fwht_pass(const FwhtArgs a) {
     }
 }
 
+// fwht_pass_reg is fwht_pass with the stages in registers: each thread
+// holds 32 values of a tile whose transform-axis index q differs in a window
+// of 5 bits, runs up to 5 stages on them, and the block exchanges values
+// through shared memory between rounds (windows [0,5), [5,10), ..., the last
+// one ending at bit k; a stage is never run twice). Stages still run in
+// increasing order, each as the network's butterflies, so the result is
+// fwht_pass's. Needs k >= 5; 2^(k+c-5) threads per block. Shared memory:
+// the tile with one float of padding per 32 (bank-conflict-free strides).
+// A contiguous tile (c = 0, the first pass) is staged through shared memory
+// so that global reads stay coalesced; other tiles read 2^c-float rows
+// directly.
+#define FW_LR 5
+#define FW_R (1 << FW_LR)
+__device__ __forceinline__ uint32_t fw_pad(uint32_t e) { return e + (e >> 5); }
+
+extern "C" __global__ void __launch_bounds__(1024) fwht_pass_reg(const FwhtArgs a) {
+    GC_DYN_SMEM(float, s);
+    const uint32_t c = a.c, kk = a.k, s0 = a.s0;
+    const uint32_t tile = 1u << (kk + c), cmask = (1u << c) - 1;
+    const uint32_t lowbits = s0 - c;
+    const uint32_t lb = blockIdx.x & ((1u << lowbits) - 1);
+    const uint32_t hb = blockIdx.x >> lowbits;
+    const uint32_t base = (hb << (s0 + kk)) | (lb << c);
+    const uint32_t t = threadIdx.x;
+    const uint32_t col = t & cmask, qo = t >> c;  // qo: the k-5 bits of q outside the window
+    const uint32_t nrounds = (kk + FW_LR - 1) / FW_LR;
+    if (c == 0) {
+        for (uint32_t e = t; e < tile; e += blockDim.x) {
+            s[fw_pad(e)] = fw_load(a, base + (e << s0));
+        }
+        __syncthreads();
+    }
+    float v[FW_R];
+    for (uint32_t rd = 0; rd < nrounds; rd++) {
+        const uint32_t st0 = rd * FW_LR, st1 = (st0 + FW_LR < kk) ? st0 + FW_LR : kk;
+        const uint32_t lo = (st0 < kk - FW_LR) ? st0 : kk - FW_LR;  // window [lo, lo+5)
+        const uint32_t qlow = qo & ((1u << lo) - 1), qhigh = (qo >> lo) << (lo + FW_LR);
+        if (rd == 0 && c != 0) {
+#pragma unroll
+            for (int j = 0; j < FW_R; j++) {
+                const uint32_t q = qhigh | ((uint32_t)j << lo) | qlow;
+                v[j] = fw_load(a, base + (q << s0) + col);
+            }
+        } else {
+            if (rd > 0) {
+                __syncthreads();  // the previous round's values are all written
+            }
+#pragma unroll
+            for (int j = 0; j < FW_R; j++) {
+                const uint32_t q = qhigh | ((uint32_t)j << lo) | qlow;
+                v[j] = s[fw_pad((q << c) | col)];
+            }
+        }
+#pragma unroll
+        for (int b = 0; b < FW_LR; b++) {
+            if (lo + b >= st0 && lo + b < st1) {
+#pragma unroll
+                for (int j = 0; j < FW_R; j++) {
+                    if ((j & (1 << b)) == 0) {
+                        const float x = v[j], y = v[j | (1 << b)];
+                        v[j] = __fadd_rn(x, y);
+                        v[j | (1 << b)] = __fsub_rn(x, y);
+                    }
+                }
+            }
+        }
+        if (rd + 1 < nrounds) {
+            __syncthreads();  // everyone has read this round's values
+#pragma unroll
+            for (int j = 0; j < FW_R; j++) {
+                const uint32_t q = qhigh | ((uint32_t)j << lo) | qlow;
+                s[fw_pad((q << c) | col)] = v[j];
+            }
+        } else {
+#pragma unroll
+            for (int j = 0; j < FW_R; j++) {
+                const uint32_t q = qhigh | ((uint32_t)j << lo) | qlow;
+                fw_store(a, base + (q << s0) + col, v[j]);
+            }
+        }
+    }
+}
+
 // srht_link_init marks every sampled position (bitmap, zeroed by the host)
 // and resets its list head. Rows sampling the same position all write -1.
 extern "C" __global__ void __launch_bounds__(256) srht_link_init(const FwhtArgs a) {

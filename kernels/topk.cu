@@ -54,7 +54,7 @@ extern "C" __global__ void __launch_bounds__(256) topk_hist1(const TopkArgs a) {
     }
 }
 
-// topk_select (one block of up to 1024 threads, a power of two) scans a
+// topk_select (one block of 32 to 1024 threads, a power of two) scans a
 // histogram from the top bin down for the bin where the count still needed
 // is reached, as sketch.TopK does bin by bin; here each thread first sums a
 // segment of bins so that thread 0 skips whole segments (a segment whose
@@ -67,11 +67,20 @@ extern "C" __global__ void __launch_bounds__(TOPK_SELECT_THREADS) topk_select(co
     const uint32_t nb = first ? GC_TOPK_BINS1 : GC_TOPK_BINS2;
     const uint32_t nt = blockDim.x;
     const uint32_t per = nb / nt;
-    uint32_t sum = 0;
-    for (uint32_t b = threadIdx.x * per; b < (threadIdx.x + 1) * per; b++) {
-        sum += h[b];
+    // Segment sums, one warp per segment at a time (coalesced reads).
+    const uint32_t lane = threadIdx.x & 31, nwarps = nt >> 5;
+    for (uint32_t sg = threadIdx.x >> 5; sg < nt; sg += nwarps) {
+        uint32_t sum = 0;
+        for (uint32_t b = sg * per + lane; b < (sg + 1) * per; b += 32) {
+            sum += h[b];
+        }
+        for (int off = 16; off > 0; off >>= 1) {
+            sum += __shfl_xor_sync(0xffffffffu, sum, off);
+        }
+        if (lane == 0) {
+            seg[sg] = sum;
+        }
     }
-    seg[threadIdx.x] = sum;
     __syncthreads();
     if (threadIdx.x == 0) {
         TopkState *st = a.st;

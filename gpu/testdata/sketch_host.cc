@@ -250,6 +250,7 @@ static const Kernel kernels[] = {
     K(ds_gauss, DsArgs, true),
     K(ds_ams, DsArgs, true),
     K(fwht_pass, FwhtArgs, true),
+    K(fwht_pass_reg, FwhtArgs, true),
     K(srht_link_init, FwhtArgs, false),
     K(srht_link, FwhtArgs, false),
     K(topk_hist1, TopkArgs, true),

@@ -98,11 +98,9 @@ func (a *Applier) Weights(dst []float32) error {
 	if len(dst) != a.d {
 		return fmt.Errorf("%w: destination has %d values, want %d", state.ErrBadWeights, len(dst), a.d)
 	}
-	if err := a.lock(); err != nil {
-		return err
-	}
-	defer a.mu.Unlock()
-	return a.e.dev.download(f32bytes(dst), a.w)
+	return a.locked(func() error {
+		return a.e.dev.download(f32bytes(dst), a.w)
+	})
 }
 
 // SetWeights replaces the weights (e.g. after a reorg or a snapshot).
@@ -110,29 +108,37 @@ func (a *Applier) SetWeights(w []float32) error {
 	if len(w) != a.d {
 		return fmt.Errorf("%w: weights have %d values, want %d", state.ErrBadWeights, len(w), a.d)
 	}
-	if err := a.lock(); err != nil {
-		return err
-	}
-	defer a.mu.Unlock()
-	if err := a.e.dev.upload(a.w, f32bytes(w)); err != nil {
-		return err
-	}
-	return a.e.dev.sync()
+	return a.locked(func() error {
+		if err := a.e.dev.upload(a.w, f32bytes(w)); err != nil {
+			return err
+		}
+		return a.e.dev.sync()
+	})
 }
 
 // Root is the state root of the current weights (state.Root with the
 // rules' chunk size): leaves hashed on the GPU, the tree on the CPU.
 func (a *Applier) Root() ([32]byte, error) {
-	if err := a.lock(); err != nil {
-		return [32]byte{}, err
-	}
-	defer a.mu.Unlock()
 	chunk := rootChunk(a.r.ChunkSize)
-	leaves, err := a.e.leaves(a.w, a.d, chunk)
+	var leaves []byte
+	err := a.locked(func() error {
+		var err error
+		leaves, err = a.e.leaves(a.w, a.d, chunk)
+		return err
+	})
 	if err != nil {
 		return [32]byte{}, err
 	}
 	return rootFromLeaves(leaves, a.d, chunk), nil
+}
+
+// locked runs fn holding the Applier's lock, as one device sequence.
+func (a *Applier) locked(fn func() error) error {
+	if err := a.lock(); err != nil {
+		return err
+	}
+	defer a.mu.Unlock()
+	return a.e.dev.run(fn)
 }
 
 // Apply applies a block's contributions (encoded, in block order) to the
@@ -176,62 +182,60 @@ func (a *Applier) applyChecked(parent [32]byte, cs []*state.Contribution) error 
 	if err != nil {
 		return err
 	}
-	if err := a.lock(); err != nil {
-		return err
-	}
-	defer a.mu.Unlock()
-	e := a.e
-	g := geomOf(sk)
-	staged, err := e.uploadPayloads(r.Sketch, payloads)
-	if err != nil {
-		return err
-	}
-	agg, err := e.buf("agg", int64(4*r.Sketch.Rows))
-	if err != nil {
-		return err
-	}
-	flags, err := e.buf("apply.flags", 16)
-	if err != nil {
-		return err
-	}
-	if err := e.dev.memset32(flags, 0, 1); err != nil {
-		return err
-	}
-	if err := e.dev.memset32(flags+4, noBadIndex, 1); err != nil {
-		return err
-	}
-	if err := e.aggregate(r.Sketch, staged, n, aggSum, agg, flags); err != nil {
-		return err
-	}
-	coef := float32(float64(r.GlobalLR) / float64(n))
-	o := out{mode: outApply, w: a.w, wout: a.w2, bad: flags + 4, coef: coef}
-	if err := e.desketch(&g, agg, o); err != nil {
-		return err
-	}
-	var fl [8]byte
-	if err := e.dev.download(fl[:], flags); err != nil {
-		return err
-	}
-	if binary.LittleEndian.Uint32(fl[:]) != 0 {
-		// The CPU reference names the contribution whose sum overflows.
-		cpu := make([]float32, r.Sketch.Rows)
-		for i, c := range cs {
-			if err := sketch.DequantizeAdd(r.Sketch, cpu, c.Payload); err != nil {
-				return fmt.Errorf("contribution %d: %w", i, err)
-			}
-		}
-		return fmt.Errorf("%w: aggregate of the contributions is not finite", state.ErrNonFinite)
-	}
-	if bad := binary.LittleEndian.Uint32(fl[4:]); bad != noBadIndex {
-		var wb [4]byte
-		if err := e.dev.download(wb[:], a.w+DevicePtr(4*bad)); err != nil {
+	return a.locked(func() error {
+		e := a.e
+		g := geomOf(sk)
+		staged, err := e.uploadPayloads(r.Sketch, payloads)
+		if err != nil {
 			return err
 		}
-		old := math.Float32frombits(binary.LittleEndian.Uint32(wb[:]))
-		return fmt.Errorf("%w: update makes weight %d non-finite (%v + %v·update)", state.ErrNonFinite, bad, old, coef)
-	}
-	a.w, a.w2 = a.w2, a.w
-	return nil
+		agg, err := e.buf("agg", int64(4*r.Sketch.Rows))
+		if err != nil {
+			return err
+		}
+		flags, err := e.buf("apply.flags", 16)
+		if err != nil {
+			return err
+		}
+		if err := e.dev.memset32(flags, 0, 1); err != nil {
+			return err
+		}
+		if err := e.dev.memset32(flags+4, noBadIndex, 1); err != nil {
+			return err
+		}
+		if err := e.aggregate(r.Sketch, staged, n, aggSum, agg, flags); err != nil {
+			return err
+		}
+		coef := float32(float64(r.GlobalLR) / float64(n))
+		o := out{mode: outApply, w: a.w, wout: a.w2, bad: flags + 4, coef: coef}
+		if err := e.desketch(&g, agg, o); err != nil {
+			return err
+		}
+		var fl [8]byte
+		if err := e.dev.download(fl[:], flags); err != nil {
+			return err
+		}
+		if binary.LittleEndian.Uint32(fl[:]) != 0 {
+			// The CPU reference names the contribution whose sum overflows.
+			cpu := make([]float32, r.Sketch.Rows)
+			for i, c := range cs {
+				if err := sketch.DequantizeAdd(r.Sketch, cpu, c.Payload); err != nil {
+					return fmt.Errorf("contribution %d: %w", i, err)
+				}
+			}
+			return fmt.Errorf("%w: aggregate of the contributions is not finite", state.ErrNonFinite)
+		}
+		if bad := binary.LittleEndian.Uint32(fl[4:]); bad != noBadIndex {
+			var wb [4]byte
+			if err := e.dev.download(wb[:], a.w+DevicePtr(4*bad)); err != nil {
+				return err
+			}
+			old := math.Float32frombits(binary.LittleEndian.Uint32(wb[:]))
+			return fmt.Errorf("%w: update makes weight %d non-finite (%v + %v·update)", state.ErrNonFinite, bad, old, coef)
+		}
+		a.w, a.w2 = a.w2, a.w
+		return nil
+	})
 }
 
 // verifyContributions decodes and checks every contribution in parallel

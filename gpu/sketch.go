@@ -68,6 +68,15 @@ func (b *SketchBackend) lock() error {
 	return nil
 }
 
+// locked runs fn holding the backend's lock, as one device sequence.
+func (b *SketchBackend) locked(fn func() error) error {
+	if err := b.lock(); err != nil {
+		return err
+	}
+	defer b.mu.Unlock()
+	return b.e.dev.run(fn)
+}
+
 func checkLens(s *sketch.Sketch, dstLen, dstWant, srcLen, srcWant int) error {
 	if dstLen != dstWant {
 		return fmt.Errorf("%w: %s: destination has %d values, want %d", sketch.ErrLength, s.Config().Family, dstLen, dstWant)
@@ -94,33 +103,31 @@ func (b *SketchBackend) desketch(s *sketch.Sketch, dst, y []float32, recover boo
 	if err := checkLens(s, len(dst), s.Dim(), len(y), s.Rows()); err != nil {
 		return err
 	}
-	if err := b.lock(); err != nil {
-		return err
-	}
-	defer b.mu.Unlock()
-	e := b.e
-	g := geomOf(s)
-	yd, err := e.buf("in", int64(4*g.m))
-	if err != nil {
-		return err
-	}
-	ud, err := e.buf("out", int64(4*g.d))
-	if err != nil {
-		return err
-	}
-	if err := e.dev.upload(yd, f32bytes(y)); err != nil {
-		return err
-	}
-	o := out{mode: outStore, dst: ud}
-	if recover {
-		err = e.desketch(&g, yd, o)
-	} else {
-		err = e.transpose(&g, yd, o)
-	}
-	if err != nil {
-		return err
-	}
-	return e.dev.download(f32bytes(dst), ud)
+	return b.locked(func() error {
+		e := b.e
+		g := geomOf(s)
+		yd, err := e.buf("in", int64(4*g.m))
+		if err != nil {
+			return err
+		}
+		ud, err := e.buf("out", int64(4*g.d))
+		if err != nil {
+			return err
+		}
+		if err := e.dev.upload(yd, f32bytes(y)); err != nil {
+			return err
+		}
+		o := out{mode: outStore, dst: ud}
+		if recover {
+			err = e.desketch(&g, yd, o)
+		} else {
+			err = e.transpose(&g, yd, o)
+		}
+		if err != nil {
+			return err
+		}
+		return e.dev.download(f32bytes(dst), ud)
+	})
 }
 
 // Estimate sets dst (length d) to the median estimates of y (sparse
@@ -132,27 +139,25 @@ func (b *SketchBackend) Estimate(s *sketch.Sketch, dst, y []float32) error {
 	if err := checkLens(s, len(dst), s.Dim(), len(y), s.Rows()); err != nil {
 		return err
 	}
-	if err := b.lock(); err != nil {
-		return err
-	}
-	defer b.mu.Unlock()
-	e := b.e
-	g := geomOf(s)
-	yd, err := e.buf("in", int64(4*g.m))
-	if err != nil {
-		return err
-	}
-	ud, err := e.buf("out", int64(4*g.d))
-	if err != nil {
-		return err
-	}
-	if err := e.dev.upload(yd, f32bytes(y)); err != nil {
-		return err
-	}
-	if err := e.estimate(&g, yd, ud, 0); err != nil {
-		return err
-	}
-	return e.dev.download(f32bytes(dst), ud)
+	return b.locked(func() error {
+		e := b.e
+		g := geomOf(s)
+		yd, err := e.buf("in", int64(4*g.m))
+		if err != nil {
+			return err
+		}
+		ud, err := e.buf("out", int64(4*g.d))
+		if err != nil {
+			return err
+		}
+		if err := e.dev.upload(yd, f32bytes(y)); err != nil {
+			return err
+		}
+		if err := e.estimate(&g, yd, ud, 0); err != nil {
+			return err
+		}
+		return e.dev.download(f32bytes(dst), ud)
+	})
 }
 
 // Sketch sets dst (length m) to S·x (x of length d): the worker's forward
@@ -162,27 +167,25 @@ func (b *SketchBackend) Sketch(s *sketch.Sketch, dst, x []float32) error {
 	if err := checkLens(s, len(dst), s.Rows(), len(x), s.Dim()); err != nil {
 		return err
 	}
-	if err := b.lock(); err != nil {
-		return err
-	}
-	defer b.mu.Unlock()
-	e := b.e
-	g := geomOf(s)
-	xd, err := e.buf("in", int64(4*g.d))
-	if err != nil {
-		return err
-	}
-	yd, err := e.buf("out", int64(4*g.m))
-	if err != nil {
-		return err
-	}
-	if err := e.dev.upload(xd, f32bytes(x)); err != nil {
-		return err
-	}
-	if err := e.forward(&g, xd, yd); err != nil {
-		return err
-	}
-	return e.dev.download(f32bytes(dst), yd)
+	return b.locked(func() error {
+		e := b.e
+		g := geomOf(s)
+		xd, err := e.buf("in", int64(4*g.d))
+		if err != nil {
+			return err
+		}
+		yd, err := e.buf("out", int64(4*g.m))
+		if err != nil {
+			return err
+		}
+		if err := e.dev.upload(xd, f32bytes(x)); err != nil {
+			return err
+		}
+		if err := e.forward(&g, xd, yd); err != nil {
+			return err
+		}
+		return e.dev.download(f32bytes(dst), yd)
+	})
 }
 
 // TopK keeps the k entries of v with the largest magnitude and zeroes the
@@ -196,26 +199,24 @@ func (b *SketchBackend) TopK(v []float32, k int) error {
 		clear(v)
 		return nil
 	}
-	if err := b.lock(); err != nil {
-		return err
-	}
-	defer b.mu.Unlock()
-	e := b.e
-	vd, err := e.buf("in", int64(4*n))
-	if err != nil {
-		return err
-	}
-	if err := e.dev.upload(vd, f32bytes(v)); err != nil {
-		return err
-	}
-	st, err := e.topk(vd, uint64(n), uint64(k), false)
-	if err != nil {
-		return err
-	}
-	if err := e.update(vd, st, uint64(n), out{mode: outStore, dst: vd}); err != nil {
-		return err
-	}
-	return e.dev.download(f32bytes(v), vd)
+	return b.locked(func() error {
+		e := b.e
+		vd, err := e.buf("in", int64(4*n))
+		if err != nil {
+			return err
+		}
+		if err := e.dev.upload(vd, f32bytes(v)); err != nil {
+			return err
+		}
+		st, err := e.topk(vd, uint64(n), uint64(k), false)
+		if err != nil {
+			return err
+		}
+		if err := e.update(vd, st, uint64(n), out{mode: outStore, dst: vd}); err != nil {
+			return err
+		}
+		return e.dev.download(f32bytes(v), vd)
+	})
 }
 
 // Quantize encodes a sketch y (length cfg.Rows) as a payload, byte for byte
@@ -227,19 +228,20 @@ func (b *SketchBackend) Quantize(cfg sketch.Config, y []float32) ([]byte, error)
 	if len(y) != cfg.Rows {
 		return nil, fmt.Errorf("%w: quantize: sketch has %d values, want %d", sketch.ErrLength, len(y), cfg.Rows)
 	}
-	if err := b.lock(); err != nil {
-		return nil, err
-	}
-	defer b.mu.Unlock()
-	e := b.e
-	yd, err := e.buf("in", int64(4*len(y)))
-	if err != nil {
-		return nil, err
-	}
-	if err := e.dev.upload(yd, f32bytes(y)); err != nil {
-		return nil, err
-	}
-	return b.quantizeDev(cfg, yd, y)
+	var payload []byte
+	err := b.locked(func() error {
+		e := b.e
+		yd, err := e.buf("in", int64(4*len(y)))
+		if err != nil {
+			return err
+		}
+		if err := e.dev.upload(yd, f32bytes(y)); err != nil {
+			return err
+		}
+		payload, err = b.quantizeDev(cfg, yd, y)
+		return err
+	})
+	return payload, err
 }
 
 // quantizeDev quantizes the sketch at yd; yHost (if not nil) is the same
@@ -313,10 +315,25 @@ func (b *SketchBackend) MakeContribution(r state.Rules, parent [32]byte, delta, 
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := b.lock(); err != nil {
+	var (
+		c   *state.Contribution
+		res []float32
+	)
+	err = b.locked(func() error {
+		var err error
+		c, res, err = b.makeContribution(r, sk, parent, delta, residual, key, sampleDigest)
+		return err
+	})
+	if err != nil {
 		return nil, nil, err
 	}
-	defer b.mu.Unlock()
+	return c, res, nil
+}
+
+// makeContribution is MakeContribution's device part (locked, on the
+// context thread).
+func (b *SketchBackend) makeContribution(r state.Rules, sk *sketch.Sketch, parent [32]byte, delta, residual []float32, key ed25519.PrivateKey, sampleDigest [32]byte) (*state.Contribution, []float32, error) {
+	d := len(delta)
 	e := b.e
 	g := geomOf(sk)
 	vd, err := e.buf("ef.v", int64(4*d))

@@ -277,23 +277,26 @@ func newGPUBench(b *testing.B, cfg sketch.Config, d int) *gpuBench {
 	return f
 }
 
-// run times op (synchronizing after each call, inside the timed loop)
-// after two warm-up calls and reports GB/s for bytes per call.
+// run times op (its launches queued in one hop to the context thread, as
+// the public methods do, and synchronized after each call inside the timed
+// loop) after two warm-up calls and reports GB/s for bytes per call.
 func (f *gpuBench) run(b *testing.B, bytes float64, op func() error) {
+	call := func() error {
+		return f.e.dev.run(func() error {
+			if err := op(); err != nil {
+				return err
+			}
+			return f.e.dev.sync()
+		})
+	}
 	for i := 0; i < 2; i++ {
-		if err := op(); err != nil {
-			b.Fatal(err)
-		}
-		if err := f.e.dev.sync(); err != nil {
+		if err := call(); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := op(); err != nil {
-			b.Fatal(err)
-		}
-		if err := f.e.dev.sync(); err != nil {
+		if err := call(); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -21,6 +21,9 @@ type kdev interface {
 	copyDtoD(dst, src DevicePtr, bytes int64) error
 	launch(name string, grid, block Dim3, smem int, params []byte) error
 	sync() error
+	// run calls fn, whose calls of the other methods may then skip
+	// per-call overhead (one hop to the context thread for the lot).
+	run(fn func() error) error
 	sms() int     // multiprocessors: sizes grid-stride launches
 	maxSmem() int // largest dynamic shared memory of one block, bytes
 }

@@ -306,9 +306,10 @@ func (d *hostDev) argSize(name string) (int, error) {
 	return int(n), err
 }
 
-func (d *hostDev) sync() error  { return nil }
-func (d *hostDev) sms() int     { return d.nsm }
-func (d *hostDev) maxSmem() int { return d.smem }
+func (d *hostDev) sync() error               { return nil }
+func (d *hostDev) run(fn func() error) error { return fn() }
+func (d *hostDev) sms() int                  { return d.nsm }
+func (d *hostDev) maxSmem() int              { return d.smem }
 
 // ---------------------------------------------------------------- helpers
 

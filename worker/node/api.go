@@ -98,6 +98,10 @@ func (n *Node) Status() Status {
 // above the fork).
 func (n *Node) LossHistory() []LossPoint { return n.ev.history() }
 
+// LatestLoss returns the newest point of LossHistory (false before the
+// first evaluation).
+func (n *Node) LatestLoss() (LossPoint, bool) { return n.ev.latest() }
+
 // EvalLoss returns the validation loss of weights w on the node's fixed
 // validation batches (the measure of LossHistory).
 func (n *Node) EvalLoss(w []float32) (float64, error) {

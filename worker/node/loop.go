@@ -20,7 +20,7 @@ func (n *Node) loop(ctx context.Context) {
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
 		tip := n.bc.Tip()
-		if n.cfg.MaxHeight > 0 && tip.Height >= n.cfg.MaxHeight {
+		if mh := n.maxHeight.Load(); mh > 0 && tip.Height >= mh {
 			n.waitTip(ctx, time.Second)
 			continue
 		}

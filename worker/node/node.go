@@ -86,7 +86,7 @@ type Config struct {
 	TrainBatch, TrainSeq, EvalBatches int
 
 	// MaxHeight > 0 stops mining once the tip reaches that height (the
-	// node keeps syncing and serving); devnets use it.
+	// node keeps syncing and serving); devnets use it (see SetMaxHeight).
 	MaxHeight uint64
 
 	// ProgressInterval is the period of the progress log line (0: 10 s).
@@ -155,6 +155,7 @@ type Node struct {
 	hist   historyCache
 
 	mining, training atomic.Bool
+	maxHeight        atomic.Uint64
 	m                counters
 
 	runMu     sync.Mutex
@@ -212,6 +213,7 @@ func Open(cfg Config) (*Node, error) {
 		tipCh:   make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}
+	n.maxHeight.Store(cfg.MaxHeight)
 	if err := n.open(); err != nil {
 		n.shutdown()
 		return nil, err
@@ -418,6 +420,15 @@ func (n *Node) shutdown() error {
 		n.closeErr = errors.Join(errs...)
 	})
 	return n.closeErr
+}
+
+// SetMaxHeight changes Config.MaxHeight (0: no limit) of a running node.
+func (n *Node) SetMaxHeight(h uint64) {
+	n.maxHeight.Store(h)
+	select {
+	case n.tipCh <- struct{}{}:
+	default:
+	}
 }
 
 func (n *Node) cancelRound() {

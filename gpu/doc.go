@@ -1,8 +1,10 @@
 // Package gpu is the project's only cgo: CUDA devices, contexts, kernel
 // modules, launches, memory, streams and events on the driver API
 // (gorgonia.org/cu plus a small shim of our own), and the launchers of the
-// kernels in package kernels. It imports only the standard library, cu and
-// kernels, and never logs: results and errors are returned.
+// kernels in package kernels. It imports only the standard library, cu,
+// kernels, and chain/sketch and chain/state (whose types the sketch
+// launchers take and whose functions are their reference), and never logs:
+// results and errors are returned.
 //
 // # Builds
 //
@@ -50,6 +52,24 @@
 // SelfTest runs known-answer searches (vectors anchored in crypto/sha256,
 // covering the 2^32 carry, the 2^64 wrap and a target equal to a digest); a
 // device that fails it must not be used.
+//
+// # Sketches and Apply
+//
+// SketchBackend (NewSketchBackend(ctx)) runs chain/sketch on the GPU: every
+// family's de-sketch (Desketch, Transpose, Estimate), TopK and Quantize
+// bit-identical to the CPU, so it is a state.Backend:
+// state.ApplyWith(b, rules, w, parent, contributions) validates a block with
+// the de-sketch on the GPU. Sketch (S·x) and MakeContribution are the
+// worker side (exact for Identity and SRHT, float rounding of the CPU's
+// order for the other families). Applier (NewApplier(ctx, rules, w)) keeps
+// the weights on the device and runs all of state.Apply there (aggregate,
+// de-sketch, scale, add, non-finite check) plus the state root's leaf
+// hashes; only the contributions' checks and the root's tree run on the
+// CPU. SketchBackend.SelfTest checks the device against the CPU reference.
+// The kernels' arithmetic rules are in kernels/sketch_common.cuh; their
+// sources are also compiled for the CPU in the tests (sketch_host_test.go),
+// which replay blocks through the same launch sequences and compare with
+// chain/state bit for bit.
 //
 // # Errors
 //

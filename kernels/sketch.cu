@@ -165,10 +165,13 @@ extern "C" __global__ void __launch_bounds__(256) sk_ams_fwd(const SkArgs a) {
             if (g < words) {
                 const uint64_t h = gc_hash(key, (uint64_t)i * words + g);
                 const float *xw = xs + ww * 65;
+                double part[4] = {0.0, 0.0, 0.0, 0.0};  // four chains of adds
+#pragma unroll
                 for (int b = 0; b < 64; b++) {
                     const double v = (double)xw[b];
-                    sum += ((h >> b) & 1) ? -v : v;
+                    part[b & 3] += ((h >> b) & 1) ? -v : v;
                 }
+                sum += (part[0] + part[1]) + (part[2] + part[3]);
             }
         }
     }

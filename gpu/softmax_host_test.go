@@ -10,8 +10,8 @@ import (
 	"testing"
 )
 
-// hostEmu is a kernel module compiled as host C++ with
-// testdata/softmax_host.cc (CUDA built-ins emulated, threads as fibers).
+// hostEmu is a kernel module compiled as host C++ with testdata/cuda_emu.cc
+// (CUDA built-ins emulated, threads as fibers).
 type hostEmu struct {
 	bin string
 }
@@ -47,7 +47,7 @@ func buildHostEmu(t *testing.T, module string) *hostEmu {
 	}
 	bin := filepath.Join(dir, module)
 	cmd := exec.Command(cxx, "-std=c++14", "-O1", "-Wall", "-Wno-unknown-pragmas", "-Werror",
-		"-DGC_HOST_EMU", "-DKERNEL_CU=\""+src+"\"", "-o", bin, "testdata/softmax_host.cc")
+		"-DGC_HOST_EMU", "-DKERNEL_CU=\""+src+"\"", "-o", bin, "testdata/cuda_emu.cc")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", cmd, err, out)
 	}
@@ -69,12 +69,23 @@ func (a *emuArena) add(b []byte, misalign int) uint64 {
 	return uint64(off)
 }
 
-// run launches kernel name with the parameter block (its first nptr slots
-// arena offsets) over the arena and returns the arena afterwards.
-func (e *hostEmu) run(t *testing.T, name string, grid, block, nptr int, params []byte, arena []byte) []byte {
+// emuLaunch is one launch in the emulation: kernel name, grid, block,
+// dynamic shared memory, and which 8-byte slots of the parameter block are
+// pointers (given as arena offsets).
+type emuLaunch struct {
+	name         string
+	gridX, gridY int
+	block, smem  int
+	ptrMask      uint64
+}
+
+// run launches l with the parameter block over the arena and returns the
+// arena afterwards.
+func (e *hostEmu) run(t *testing.T, l emuLaunch, params []byte, arena []byte) []byte {
 	t.Helper()
+	name := l.name
 	var in bytes.Buffer
-	fmt.Fprintf(&in, "%s %d %d %d %d %d\n", name, grid, block, nptr, len(params), len(arena))
+	fmt.Fprintf(&in, "%s %d %d %d %d %x %d %d\n", name, l.gridX, max(l.gridY, 1), l.block, l.smem, l.ptrMask, len(params), len(arena))
 	in.Write(params)
 	in.Write(arena)
 	cmd := exec.Command(e.bin)
@@ -118,7 +129,7 @@ func (e emuSoftmax) forward(c softmaxCheck, s []float32) (p, lse []float32, err 
 	}
 	lseOff := a.add(poisonBytes(4*sh.Rows), 0)
 	params := softmaxParams(sh, dstOff, srcOff, 0, lseOff)
-	out := e.fwd.run(e.t, plan.name, plan.grid, plan.block, 4, params[:], a.buf)
+	out := e.fwd.run(e.t, emuLaunch{name: plan.name, gridX: plan.grid, block: plan.block, ptrMask: 0xf}, params[:], a.buf)
 	return decodeElems(out[dstOff:], int(sh.Elems()), sh.Precision), decodeElems(out[lseOff:], sh.Rows, F32), nil
 }
 
@@ -136,7 +147,7 @@ func (e emuSoftmax) backward(c softmaxCheck, p, dp []float32) ([]float32, error)
 		outOff = a.add(poisonBytes(int(sh.Bytes())), e.misalign(c))
 	}
 	params := softmaxParams(sh, outOff, pOff, dpOff, 0)
-	out := e.bwd.run(e.t, plan.name, plan.grid, plan.block, 4, params[:], a.buf)
+	out := e.bwd.run(e.t, emuLaunch{name: plan.name, gridX: plan.grid, block: plan.block, ptrMask: 0xf}, params[:], a.buf)
 	return decodeElems(out[outOff:], int(sh.Elems()), sh.Precision), nil
 }
 

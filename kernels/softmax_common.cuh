@@ -15,7 +15,7 @@
 // t + 2 LANES, ... (NV of them, F = NV * W floats), so that a warp's loads
 // of one chunk index are contiguous.
 //
-// The host emulation (gpu/testdata/softmax_host.cc) compiles these files as
+// The host emulation (gpu/testdata/cuda_emu.cc) compiles these files as
 // plain C++ with GC_HOST_EMU defined and the CUDA built-ins they use defined
 // on the CPU; keep to those built-ins (or add them there).
 

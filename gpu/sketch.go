@@ -12,7 +12,11 @@ import (
 
 // SketchBackend runs chain/sketch's operations on a GPU (kernels sketch,
 // desketch, fwht, topk, quant, apply). Make one with NewSketchBackend; it
-// is safe for concurrent use (calls are serialized).
+// is safe for concurrent use (calls are serialized). In the default build
+// NewSketchBackend returns ErrNoCUDA: callers then use chain/sketch and
+// chain/state directly (state.Apply, state.MakeContribution), which compute
+// the same consensus bits. A worker built with gccuda should run SelfTest
+// once per device before trusting it with consensus work.
 //
 // Consensus operations give exactly the bits of the CPU reference:
 // Desketch, Transpose, Estimate (the de-sketch of every family, heavy-hitter

@@ -201,7 +201,7 @@ func Open(cfg Config) (*Node, error) {
 	}
 	lk, err := acquireLock(l.Lock)
 	if err != nil {
-		return nil, errorf(ErrLocked, "data directory %s: %v", cfg.DataDir, errors.Unwrap(err))
+		return nil, err
 	}
 	n := &Node{
 		cfg:     cfg,

@@ -1,0 +1,119 @@
+package devnet
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gradientcoin/gradientcoin/chain"
+)
+
+// TestDevnetSmall: 3 nodes to height 6 agree on tip and state root, every
+// node has mined coins in the sum the chain issued, and the loss falls.
+func TestDevnetSmall(t *testing.T) {
+	p := chain.DevnetParams()
+	p.Training.LocalSteps = 2 // fast under -race
+	var prog bytes.Buffer
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	s, err := Run(ctx, Options{Nodes: 3, Blocks: 6, Params: p, DataDir: dir, Progress: &prog})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	t.Logf("%.1fs, loss %.4f -> %.4f", s.ElapsedSeconds, s.LossFirst, s.LossLast)
+	if !s.Agree() {
+		t.Errorf("nodes disagree: %+v", s.Nodes)
+	}
+	if len(s.Nodes) != 3 || s.Blocks != 6 || s.Network != "devnet" {
+		t.Errorf("summary %+v", s)
+	}
+	var total uint64
+	for i, n := range s.Nodes {
+		if n.Height < 6 || n.ID == "" {
+			t.Errorf("node %d: %+v", i, n)
+		}
+		total += n.Balance
+	}
+	if want := p.SupplyAt(s.Nodes[0].Height); total != want {
+		t.Errorf("balances sum to %d, the chain issued %d", total, want)
+	}
+	if math.IsNaN(s.LossFirst) || math.IsNaN(s.LossLast) || !(s.LossLast < s.LossFirst) {
+		t.Errorf("loss %v -> %v: not falling", s.LossFirst, s.LossLast)
+	}
+	if !strings.Contains(prog.String(), "height 6/6") {
+		t.Errorf("progress lacks the final height:\n%s", prog.String())
+	}
+	// The data directories were kept (DataDir given) and reopen.
+	for _, name := range []string{"node0", "node1", "node2"} {
+		if _, err := os.Stat(dir + "/" + name + "/node.json"); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestSummaryJSON pins the JSON field names the CLI prints.
+func TestSummaryJSON(t *testing.T) {
+	s := Summary{Network: "devnet", Blocks: 2, Nodes: []NodeSummary{{ID: "x"}}}
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	for _, k := range []string{"network", "blocks", "elapsed_seconds", "loss_first", "loss_last", "nodes"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("summary JSON lacks %q: %s", k, b)
+		}
+	}
+	n := m["nodes"].([]any)[0].(map[string]any)
+	for _, k := range []string{"id", "height", "tip", "state_root", "balance"} {
+		if _, ok := n[k]; !ok {
+			t.Errorf("node JSON lacks %q: %s", k, b)
+		}
+	}
+	if len(n) != 5 || len(m) != 6 {
+		t.Errorf("extra fields: %s", b)
+	}
+}
+
+func TestSummaryAgree(t *testing.T) {
+	a, b := chain.Hash{1}, chain.Hash{2}
+	for _, c := range []struct {
+		name  string
+		nodes []NodeSummary
+		want  bool
+	}{
+		{"none", nil, false},
+		{"one", []NodeSummary{{Tip: a, StateRoot: b}}, true},
+		{"same", []NodeSummary{{Tip: a, StateRoot: b}, {Tip: a, StateRoot: b}}, true},
+		{"other tip", []NodeSummary{{Tip: a, StateRoot: b}, {Tip: b, StateRoot: b}}, false},
+		{"other root", []NodeSummary{{Tip: a, StateRoot: b}, {Tip: a, StateRoot: a}}, false},
+	} {
+		if got := (Summary{Nodes: c.nodes}).Agree(); got != c.want {
+			t.Errorf("%s: Agree = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestRunBadOptions(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		o    Options
+	}{
+		{"too many nodes", Options{Nodes: MaxNodes + 1}},
+		{"negative nodes", Options{Nodes: -1}},
+		{"too many blocks", Options{Blocks: MaxBlocks + 1}},
+		{"negative threads", Options{Threads: -2}},
+	} {
+		if _, err := Run(context.Background(), c.o); !errors.Is(err, ErrOptions) {
+			t.Errorf("%s: %v, want ErrOptions", c.name, err)
+		}
+	}
+}

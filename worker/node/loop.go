@@ -28,6 +28,10 @@ func (n *Node) loop(ctx context.Context) {
 			n.waitTip(ctx, 500*time.Millisecond)
 			continue
 		}
+		if lt := n.lastTrained.Load(); !n.cfg.Mine && lt != nil && *lt == tip.Hash {
+			n.waitTip(ctx, time.Second) // trained on this tip already
+			continue
+		}
 		rctx, cancel := context.WithCancel(ctx)
 		n.roundMu.Lock()
 		n.roundCancel, n.roundParent = cancel, tip.Hash
@@ -95,13 +99,22 @@ func (n *Node) round(ctx context.Context, tip chain.ChainTip) error {
 		contribs = append(contribs, raw)
 	}
 	if !n.cfg.Mine {
-		n.waitTip(ctx, time.Hour)
-		return ctx.Err()
+		n.lastTrained.Store(&tip.Hash) // wait for the next tip
+		return nil
 	}
-	if n.cfg.Pooled && n.tr != nil && len(contribs) < n.p.MaxContributions {
-		contribs = append(contribs, n.pool.forParent(tip.Hash, n.p.MaxContributions-len(contribs), map[[32]byte]bool{n.tr.pub: true})...)
+	own := len(contribs)
+	if n.cfg.Pooled && own < n.p.MaxContributions {
+		skip := map[[32]byte]bool{}
+		if n.tr != nil {
+			skip[n.tr.pub] = true
+		}
+		contribs = append(contribs, n.pool.forParent(tip.Hash, n.p.MaxContributions-own, skip)...)
 	}
 	blk, err := n.template(tip, w, contribs)
+	if err != nil && len(contribs) > own {
+		n.log.Warn().Err(err).Int("pooled", len(contribs)-own).Msg("template with pooled contributions failed; mining with our own only")
+		blk, err = n.template(tip, w, contribs[:own])
+	}
 	if err != nil {
 		return err
 	}
@@ -157,16 +170,24 @@ func (n *Node) coinbaseAddress() (chain.Address, error) {
 }
 
 // noteConnected rotates the coinbase address once a block pays it and logs
-// the block.
+// the block: blocks of other miners at info (debug while syncing); this
+// node's own were logged as "mined block".
 func (n *Node) noteConnected(b *chain.Block) {
+	mine := false
 	if len(b.Txs) > 0 && len(b.Txs[0].Outputs) > 0 {
+		a := b.Txs[0].Outputs[0].Address
 		n.cbMu.Lock()
-		if n.cbValid && b.Txs[0].Outputs[0].Address == n.cbAddr {
+		if n.cbValid && a == n.cbAddr {
 			n.cbValid = false
+			mine = true
 		}
 		n.cbMu.Unlock()
 	}
-	n.log.Debug().Uint64("height", b.Header.Height).Str("hash", b.Hash().String()).
+	ev := n.log.Info()
+	if mine || (n.net != nil && n.net.Syncing()) {
+		ev = n.log.Debug()
+	}
+	ev.Uint64("height", b.Header.Height).Str("hash", b.Hash().String()).
 		Int("txs", len(b.Txs)-1).Int("contributions", len(b.Contributions)).Msg("block connected")
 }
 

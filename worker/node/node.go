@@ -156,6 +156,7 @@ type Node struct {
 
 	mining, training atomic.Bool
 	maxHeight        atomic.Uint64
+	lastTrained      atomic.Pointer[chain.Hash] // without Mine: the tip last trained on
 	m                counters
 
 	runMu     sync.Mutex

@@ -133,9 +133,9 @@ func (m *GPT) build() error {
 		pre := fmt.Sprintf("h.%d.", i)
 		h := b.do(func() (*G.Node, error) { return LayerNormNode(x, b.p(pre+"ln1.g"), b.p(pre+"ln1.b")) })
 		qkv := b.do(func() (*G.Node, error) { return LinearNode(h, b.p(pre+"attn.qkv.w"), b.p(pre+"attn.qkv.b"), false) })
-		s := b.do(func() (*G.Node, error) { return AttnScoresNode(qkv, a) })
-		pr := b.do(func() (*G.Node, error) { return AttnSoftmaxNode(s, scale, true) })
-		y := b.do(func() (*G.Node, error) { return AttnContextNode(pr, qkv, a) })
+		// Scores, softmax, context; or one fused operator (gccuda build,
+		// shapes that fit: softmax_gpu_fused.go).
+		y := b.do(func() (*G.Node, error) { return attentionNode(qkv, a, scale) })
 		y = b.do(func() (*G.Node, error) { return LinearNode(y, b.p(pre+"attn.proj.w"), b.p(pre+"attn.proj.b"), false) })
 		x = b.do(func() (*G.Node, error) { return G.Add(x, y) })
 		h = b.do(func() (*G.Node, error) { return LayerNormNode(x, b.p(pre+"ln2.g"), b.p(pre+"ln2.b")) })

@@ -3,50 +3,79 @@
 package model
 
 import (
+	"os"
 	"sync"
 	"sync/atomic"
 
 	"github.com/gradientcoin/gradientcoin/gpu"
 )
 
-// In the gccuda build the attention softmax operator (AttnSoftmaxNode) runs
-// its forward and backward on GPU 0 with the kernels of package gpu
-// (kernels/softmax_fwd.cu, softmax_bwd.cu); the rest of the graph stays on
-// the CPU, so each call copies its scores in and its result out. The device
-// is opened on first use and must pass the softmax self-test; if it cannot
-// be opened or fails, the operator keeps the CPU kernels
-// (SoftmaxForward/SoftmaxBackward) and AttnSoftmaxBackend reports why.
+// In the gccuda build the model's attention runs on GPU 0 with the kernels
+// of package gpu; the rest of the graph stays on the CPU, so each operator
+// call copies its inputs in and its result out.
+//   - Layers whose shapes fit the fused kernels (head width 32, 64 or 128,
+//     sequence length a multiple of 64) use one fused attention operator
+//     (kernels/attention_*.cu: bf16 tensor cores, fp32 accumulation) in
+//     place of scores, softmax and context. GRADIENTCOIN_FUSED_ATTENTION=0
+//     turns this off.
+//   - Otherwise the attention softmax operator runs its forward and
+//     backward with kernels/softmax_*.cu (fp32).
+// The device is opened on first use and each kernel family must pass its
+// self-test; if the device cannot be opened or a self-test fails, that part
+// stays on the CPU (SoftmaxForward/SoftmaxBackward, or the unfused
+// operators) and AttnSoftmaxBackend reports why.
 
 var attnGPU struct {
-	once sync.Once
-	sm   *gpu.Softmax
-	desc string
-	err  error
-	// cpu forces the CPU kernels (tests compare the two in one binary).
-	cpu atomic.Bool
+	once     sync.Once
+	sm       *gpu.Softmax
+	fused    *gpu.Attention
+	desc     string
+	err      error // why the softmax is not on the GPU
+	fusedErr error // why the fused attention is not used
+	// cpu forces the CPU kernels and noFused the unfused operators (tests
+	// compare them in one binary); both are read when a graph is built.
+	cpu, noFused atomic.Bool
 }
 
-func attnSoftmaxGPU() *gpu.Softmax {
+func attnGPUInit() {
 	attnGPU.once.Do(func() {
 		c, err := gpu.NewContext(0)
 		if err != nil {
-			attnGPU.err = err
+			attnGPU.err, attnGPU.fusedErr = err, err
 			return
 		}
+		attnGPU.desc = c.Device().String()
 		sm, err := gpu.NewSoftmax(c)
 		if err == nil {
-			err = sm.SelfTest()
-		}
-		if err != nil {
-			if sm != nil {
+			if err = sm.SelfTest(); err != nil {
 				sm.Close()
 			}
-			c.Close()
+		}
+		if err != nil {
 			attnGPU.err = err
+		} else {
+			attnGPU.sm = sm
+		}
+		if os.Getenv("GRADIENTCOIN_FUSED_ATTENTION") == "0" {
+			attnGPU.fusedErr = errFusedOff
 			return
 		}
-		attnGPU.sm, attnGPU.desc = sm, c.Device().String()
+		fa, err := gpu.NewAttention(c)
+		if err == nil {
+			if err = fa.SelfTest(); err != nil {
+				fa.Close()
+			}
+		}
+		if err != nil {
+			attnGPU.fusedErr = err
+		} else {
+			attnGPU.fused = fa
+		}
 	})
+}
+
+func attnSoftmaxGPU() *gpu.Softmax {
+	attnGPUInit()
 	if attnGPU.cpu.Load() {
 		return nil
 	}
@@ -61,6 +90,19 @@ func AttnSoftmaxBackend() (string, error) {
 		return attnGPU.desc, nil
 	}
 	return "cpu", attnGPU.err
+}
+
+// FusedAttentionBackend names the device that runs the fused attention
+// operator, or "" (with the reason) when layers use the unfused operators.
+func FusedAttentionBackend() (string, error) {
+	attnGPUInit()
+	if attnGPU.cpu.Load() || attnGPU.noFused.Load() {
+		return "", errFusedOff
+	}
+	if attnGPU.fused == nil {
+		return "", attnGPU.fusedErr
+	}
+	return attnGPU.desc, nil
 }
 
 func attnSoftmaxForward(dst, src []float32, rows, cols int, scale float32, causal bool) error {
@@ -79,4 +121,33 @@ func attnSoftmaxBackward(dsrc, p, dp []float32, rows, cols int, scale float32, c
 		return nil
 	}
 	return sm.BackwardHost(gpu.SoftmaxShape{Rows: rows, Cols: cols, Scale: scale, Causal: causal}, dsrc, p, dp)
+}
+
+func fusedShape(a AttnShape, scale float32) gpu.AttnShape {
+	return gpu.AttnShape{B: a.B, H: a.H, T: a.T, D: a.D, Scale: scale, Causal: a.Causal}
+}
+
+// fusedAttentionFits says whether a layer of this shape uses the fused
+// operator (decided when the graph is built).
+func fusedAttentionFits(a AttnShape, scale float32) bool {
+	if name, _ := FusedAttentionBackend(); name == "" {
+		return false
+	}
+	return gpu.AttentionFits(fusedShape(a, scale))
+}
+
+func fusedAttnForward(y, qkv []float32, a AttnShape, scale float32) error {
+	attnGPUInit()
+	if attnGPU.fused == nil {
+		return attnGPU.fusedErr
+	}
+	return attnGPU.fused.ForwardPackedHost(fusedShape(a, scale), y, qkv)
+}
+
+func fusedAttnBackward(dqkv, qkv, dy []float32, a AttnShape, scale float32) error {
+	attnGPUInit()
+	if attnGPU.fused == nil {
+		return attnGPU.fusedErr
+	}
+	return attnGPU.fused.BackwardPackedHost(fusedShape(a, scale), dqkv, qkv, dy)
 }

@@ -19,7 +19,8 @@
 # (bench/torch_softmax.py, in the same command) and prints, per direction,
 # precision and row length (128, 1024, 8192 columns):
 #   RESULT softmax.<fwd|bwd>.bandwidth[.bf16].c<cols> <v> TB/s vs=torch ratio=<x> device=... commit=... date=...
-#   bash bench/gpu.sh softmax      # only the softmax tests, benchmarks and peer
+#   RESULT attention.<fwd|bwd>.tflops.d<64|128>.t<T>[.causal] <v> TFLOP/s vs=torch-sdpa ratio=<x> ...
+#   bash bench/gpu.sh softmax      # only the softmax and fused attention tests, benchmarks and peers
 # run also runs the sketch kernels' benchmarks and their PyTorch peer
 # (bench/torch_sketch.py, same command) and prints, per family and d = 1e6,
 # 1e7, 1e8 (GB/s count the d-vector's 4*d bytes; ratio = ours/peer):
@@ -193,6 +194,43 @@ softmax_bench() {
     done
   done
   printf '%s' "$goals" | tee "$out/softmax-goals.txt"
+  attention_bench "$out" "$commit" "$date" "$devname" || rc=1
+  return $rc
+}
+
+# attention_bench OUT COMMIT DATE DEVICE: the fused attention benchmark
+# against scaled_dot_product_attention (bf16, 16k tokens, 2048/D heads; the
+# peer's figures come from the torch_softmax.py run above); appends
+#   RESULT attention.<fwd|bwd>.tflops.d<D>.t<T>[.causal] <v> TFLOP/s vs=torch-sdpa ratio=<x> ...
+attention_bench() {
+  local out=$1 commit=$2 date=$3 devname=$4 rc=0
+  echo "== fused attention benchmarks (Go) against SDPA"
+  "$GPU_DIR/gpu.test" -test.run '^$' -test.bench '^BenchmarkAttentionGPU$' -test.benchtime 20x >"$out/bench-attention.log" 2>&1 || rc=1
+  grep -E '^Benchmark' "$out/bench-attention.log" || tail -n 5 "$out/bench-attention.log"
+  local dir d t c key ours peer ratio metric
+  for dir in fwd bwd; do
+    for d in 64 128; do
+      for t in 512 1024 2048 4096 8192; do
+        for c in "" ".causal"; do
+          key="BenchmarkAttentionGPU/dir=$dir/d=$d/t=$t${c:+/causal}"
+          ours=$(awk -v k="$key" '($1 == k || index($1, k "-") == 1) {for (i = 2; i < NF; i++) if ($(i+1) == "TFLOP/s" && $i > m) m = $i} END {if (m) printf "%.1f", m}' "$out/bench-attention.log")
+          peer=$(awk -v k="attention.$dir.d$d.t$t$c" '$1 == "TORCH" && $2 == k {print $3}' "$out/torch-softmax.log")
+          metric="attention.$dir.tflops.d$d.t$t$c"
+          if [[ -z $ours ]]; then
+            echo "gpu.sh: no Go figure for $metric" >&2
+            rc=1
+            continue
+          fi
+          if [[ -n $peer ]]; then
+            ratio=$(awk -v g="$ours" -v p="$peer" 'BEGIN {printf "%.3f", g / p}')
+            echo "RESULT $metric $ours TFLOP/s vs=torch-sdpa ratio=$ratio device=$devname commit=$commit date=$date" | tee -a "$out/results.txt"
+          else
+            echo "RESULT $metric $ours TFLOP/s device=$devname commit=$commit date=$date" | tee -a "$out/results.txt"
+          fi
+        done
+      done
+    done
+  done
   return $rc
 }
 
@@ -210,12 +248,12 @@ softmax_only() {
   find_libcuda "$GPU_DIR/gpu.test"
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee "$out/device.txt" || true
   devname=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1 | tr -s ' ' '-' || true)
-  echo "== tests: gpu (softmax)"
-  (cd gpu && "$root/$GPU_DIR/gpu.test" -test.v -test.count=1 -test.timeout=8m -test.run 'Softmax') >"$out/tests-gpu-softmax.log" 2>&1 || failed=1
+  echo "== tests: gpu (softmax, fused attention)"
+  (cd gpu && "$root/$GPU_DIR/gpu.test" -test.v -test.count=1 -test.timeout=8m -test.run 'Softmax|Attention') >"$out/tests-gpu-softmax.log" 2>&1 || failed=1
   grep -E '^(--- |ok|FAIL|PASS)|self-test' "$out/tests-gpu-softmax.log" | grep -v -- '    --- PASS' || true
   if [[ -f $GPU_DIR/model.test ]]; then
-    echo "== tests: worker/model (GPU softmax operator, training curve)"
-    (cd worker/model && "$root/$GPU_DIR/model.test" -test.v -test.count=1 -test.timeout=8m -test.run 'AttnSoftmax|GPUTraining') >"$out/tests-model-softmax.log" 2>&1 || failed=1
+    echo "== tests: worker/model (GPU softmax and fused attention operators, training curves)"
+    (cd worker/model && "$root/$GPU_DIR/model.test" -test.v -test.count=1 -test.timeout=8m -test.run 'AttnSoftmax|GPUTraining|FusedAttention') >"$out/tests-model-softmax.log" 2>&1 || failed=1
     grep -E '^(--- |ok|FAIL|PASS)|loss|softmax on' "$out/tests-model-softmax.log" || true
   fi
   : >"$out/results.txt"
@@ -365,6 +403,7 @@ record() {
   mkdir -p bench/results
   grep '^RESULT sha256d\.' "$f" | tee -a bench/results/sha256d.txt || true
   grep '^RESULT softmax\.' "$f" | tee -a bench/results/softmax.txt || true
+  grep '^RESULT attention\.' "$f" | tee -a bench/results/attention.txt || true
   grep -E '^RESULT (sketch|desketch|apply|state_root|copy)\.' "$f" | tee -a bench/results/sketch.txt || true
 }
 

@@ -84,7 +84,7 @@ func (n *Node) Status() Status {
 		s.MempoolTxs = n.mp.Count()
 		s.Balance, s.Immature, _ = n.Balance()
 	}
-	if n.net != nil {
+	if n.net != nil && !n.closed.Load() {
 		s.Peers = len(n.net.Peers())
 		s.Syncing = n.net.Syncing()
 		s.PeerID = n.net.ID().String()
@@ -288,7 +288,7 @@ func (n *Node) PeerID() string {
 // Addrs returns the node's p2p listen addresses with its /p2p/<id>
 // suffix (dialable multiaddrs for Bootstrap or Connect); nil when offline.
 func (n *Node) Addrs() []string {
-	if n.net == nil {
+	if n.net == nil || n.closed.Load() {
 		return nil
 	}
 	var out []string
@@ -390,7 +390,7 @@ func (n *Node) Metrics() MetricsSnapshot {
 	if s.LossKnown {
 		s.Loss = math.Float64frombits(n.m.lossBits.Load())
 	}
-	if n.net != nil {
+	if n.net != nil && !n.closed.Load() {
 		st := n.net.Stats()
 		s.Peers, s.Bans = st.Peers, st.Bans
 		s.BytesSent, s.BytesReceived = uint64(max(st.BytesOut, 0)), uint64(max(st.BytesIn, 0))

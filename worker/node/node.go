@@ -80,9 +80,10 @@ type Config struct {
 	// Optimizer is the local optimizer; the zero value means AdamW with
 	// the network's LocalLR, weight decay 0.1 and clipping at norm 1.
 	Optimizer train.OptConfig
-	// TrainBatch and TrainSeq shape the local training batches (0: 16
-	// sequences of min(Context, 32) bytes). EvalBatches is the number of
-	// fixed validation batches of the loss (0: 4).
+	// TrainBatch and TrainSeq shape the local training batches (0: the
+	// model's context, and as many sequences as make about 512 tokens, at
+	// least 4: 16×32 on the devnet). EvalBatches is the number of fixed
+	// validation batches (16 sequences of TrainSeq bytes) of the loss (0: 4).
 	TrainBatch, TrainSeq, EvalBatches int
 
 	// MaxHeight > 0 stops mining once the tip reaches that height (the

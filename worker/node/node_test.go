@@ -34,6 +34,13 @@ func TestRunStopsOnCancel(t *testing.T) {
 	}
 	tip := r.Chain().Tip()
 	t.Logf("stopped at height %d in %v", tip.Height, took)
+	if s := r.Status(); s.Height != tip.Height || s.Peers != 0 { // queries after the stop still answer
+		t.Errorf("status after stop: %+v", s)
+	}
+	_ = r.Metrics()
+	if err := r.Close(); err != nil {
+		t.Errorf("Close after Run: %v", err)
+	}
 
 	cfg := testConfig(p, dir, "n2")
 	cfg.Sync, cfg.Train, cfg.Mine = false, false, false

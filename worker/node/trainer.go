@@ -29,14 +29,16 @@ func contributionKey(seed [32]byte) ed25519.PrivateKey {
 	return ed25519.NewKeyFromSeed(h[:])
 }
 
-// trainBatch returns the local training batch shape.
+// trainShape returns the local training batch shape: TrainBatch ×
+// TrainSeq, by default sequences of the model's full context, as many as
+// make about 512 tokens (at least 4).
 func (c *Config) trainShape() (b, t int) {
 	b, t = c.TrainBatch, c.TrainSeq
-	if b == 0 {
-		b = 16
-	}
 	if t == 0 {
-		t = min(c.Params.Training.Model.Context, 32)
+		t = c.Params.Training.Model.Context
+	}
+	if b == 0 {
+		b = max(4, 512/t)
 	}
 	return b, t
 }

@@ -159,3 +159,33 @@ func TestOpenLocked(t *testing.T) {
 	}
 	b.Close()
 }
+
+// TestOpenBadDataPath: unreadable training data fails Open before it
+// touches the data directory.
+func TestOpenBadDataPath(t *testing.T) {
+	p := testParams(t)
+	dir := initDir(t, p)
+	bin := filepath.Join(t.TempDir(), "blob.bin")
+	os.WriteFile(bin, []byte{0, 1, 2, 0, 0, 0, 9}, 0o600)
+	for _, c := range []struct {
+		name, path string
+	}{
+		{"missing file", filepath.Join(t.TempDir(), "nothere.txt")},
+		{"binary file", bin},
+	} {
+		before := snapshot(t, dir)
+		cfg := testConfig(p, dir, c.name)
+		cfg.DataPath = c.path
+		n, err := Open(cfg)
+		if err == nil {
+			n.Close()
+			t.Fatalf("%s: Open succeeded", c.name)
+		}
+		if !strings.Contains(err.Error(), filepath.Base(c.path)) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: error %q does not name the file on one line", c.name, err)
+		}
+		if after := snapshot(t, dir); after != before {
+			t.Errorf("%s: Open changed the data directory", c.name)
+		}
+	}
+}

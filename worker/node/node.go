@@ -201,6 +201,15 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	var corpus *data.Corpus
+	if cfg.DataPath == "" {
+		corpus, err = data.Synthetic(data.SyntheticConfig{})
+	} else {
+		corpus, err = data.Load(cfg.DataPath)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("node: training data: %w", err)
+	}
 	lk, err := acquireLock(l.Lock)
 	if err != nil {
 		return nil, err
@@ -211,6 +220,7 @@ func Open(cfg Config) (*Node, error) {
 		log:     cfg.Log,
 		layout:  l,
 		lock:    lk,
+		corpus:  corpus,
 		started: time.Now(),
 		tipCh:   make(chan struct{}, 1),
 		done:    make(chan struct{}),
@@ -246,14 +256,6 @@ func (n *Node) open() error {
 	n.pool = newContribPool(n.bc)
 	n.unsub = append(n.unsub, n.bc.Subscribe(n.mp.HandleTipEvent), n.bc.Subscribe(n.onTip))
 
-	if cfg.DataPath == "" {
-		n.corpus, err = data.Synthetic(data.SyntheticConfig{})
-	} else {
-		n.corpus, err = data.Load(cfg.DataPath)
-	}
-	if err != nil {
-		return fmt.Errorf("node: training data: %w", err)
-	}
 	if n.ev, err = newEvaluator(n); err != nil {
 		return err
 	}

@@ -41,6 +41,10 @@ func TestRunStopsOnCancel(t *testing.T) {
 	if err := r.Close(); err != nil {
 		t.Errorf("Close after Run: %v", err)
 	}
+	// The shutdown flushed the tip's weights to a checkpoint file.
+	if es, err := os.ReadDir(LayoutOf(dir).Checkpoints); err != nil || len(es) == 0 {
+		t.Errorf("no weight checkpoint after the shutdown: %v %v", es, err)
+	}
 
 	cfg := testConfig(p, dir, "n2")
 	cfg.Sync, cfg.Train, cfg.Mine = false, false, false
@@ -306,5 +310,26 @@ func TestLossHistory(t *testing.T) {
 	h = 99
 	if _, err := r.Generate(nil, 2, GenerateOptions{Height: &h}); !errors.Is(err, ErrBadRequest) {
 		t.Errorf("Generate above the tip: %v", err)
+	}
+}
+
+// TestTrainOnTextFile: a node trains on a text file (--data) and the loss
+// is measured on its validation split.
+func TestTrainOnTextFile(t *testing.T) {
+	p := testParams(t)
+	var b strings.Builder
+	for i := 0; b.Len() < 64<<10; i++ {
+		fmt.Fprintf(&b, "line %d: the quick brown fox jumps over the lazy dog %d times.\n", i, i%7)
+	}
+	path := t.TempDir() + "/corpus.txt"
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(p, initDir(t, p), "text")
+	cfg.Sync, cfg.DataPath, cfg.MaxHeight = false, path, 2
+	r := start(t, cfg)
+	waitFor(t, 90*time.Second, "loss at height 2", func() bool { lp, ok := r.LatestLoss(); return ok && lp.Height == 2 })
+	if s := r.Status(); s.Shard == "" || s.Loss == nil {
+		t.Errorf("status %+v", s)
 	}
 }

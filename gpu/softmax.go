@@ -133,7 +133,8 @@ func chunkWidth(p Precision, vector bool) int {
 	return 16 / p.Size()
 }
 
-// blockMaxThreads is a block or online kernel's launch bound.
+// blockMaxThreads is a block or online kernel's launch bound (chosen so
+// that no kernel spills on any of sm_80..sm_90).
 func blockMaxThreads(bwd bool, kind softmaxKind, vector bool, floats int) int {
 	switch {
 	case kind == kindOnline:
@@ -141,12 +142,11 @@ func blockMaxThreads(bwd bool, kind softmaxKind, vector bool, floats int) int {
 	case !bwd && vector:
 		return 1024
 	case !bwd:
-		if floats == 32 {
-			return 512
-		}
-		return 1024
+		return 512
 	case vector && floats == 16:
 		return 1024
+	case !vector && floats == 32:
+		return 256
 	}
 	return 512
 }

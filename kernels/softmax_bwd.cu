@@ -9,8 +9,8 @@
 // The same three shapes of kernel as the forward pass:
 //   softmax_bwd_<t>_<p>_w<LANES>x<NV>  LANES lanes per row, rows in registers
 //   softmax_bwd_<t>_<p>_b<F>           one block per row, rows in registers
-//                                      (at most 1024 threads for v_b16, 512
-//                                      for the others)
+//                                      (at most 1024 threads for v_b16, 256
+//                                      for s_b32, 512 for the others)
 //   softmax_bwd_<t>_<p>_online         one block per row of any length (at
 //                                      most 512 threads): one pass for the
 //                                      row sum, one for dS.
@@ -232,11 +232,11 @@ __device__ __forceinline__ void bwd_online(const SoftmaxParams &p) {
     BLOCK(softmax_bwd_f32_v_b16, float, 4, 16, 1024)                \
     BLOCK(softmax_bwd_f32_v_b32, float, 4, 32, 512)                 \
     BLOCK(softmax_bwd_f32_s_b16, float, 1, 16, 512)                 \
-    BLOCK(softmax_bwd_f32_s_b32, float, 1, 32, 512)                 \
+    BLOCK(softmax_bwd_f32_s_b32, float, 1, 32, 256)                 \
     BLOCK(softmax_bwd_bf16_v_b16, bf16_t, 8, 16, 1024)              \
     BLOCK(softmax_bwd_bf16_v_b32, bf16_t, 8, 32, 512)               \
     BLOCK(softmax_bwd_bf16_s_b16, bf16_t, 1, 16, 512)               \
-    BLOCK(softmax_bwd_bf16_s_b32, bf16_t, 1, 32, 512)               \
+    BLOCK(softmax_bwd_bf16_s_b32, bf16_t, 1, 32, 256)               \
     ONLINE(softmax_bwd_f32_v_online, float, 4)                      \
     ONLINE(softmax_bwd_f32_s_online, float, 1)                      \
     ONLINE(softmax_bwd_bf16_v_online, bf16_t, 8)                    \

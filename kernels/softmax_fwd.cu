@@ -11,7 +11,7 @@
 //                                      per lane); rows up to 32 * F columns.
 //   softmax_fwd_<t>_<p>_b<F>           one block per row (blockDim.x from the
 //                                      host, a multiple of 32, at most 1024;
-//                                      512 for the scalar b32), the row in
+//                                      512 on the scalar path), the row in
 //                                      registers, F floats per thread.
 //   softmax_fwd_<t>_<p>_online         one block per row of any length: one
 //                                      pass for the running max and sum
@@ -312,11 +312,11 @@ __device__ __forceinline__ void fwd_online(const SoftmaxParams &p) {
     WARP(softmax_fwd_bf16_s_w32x32, bf16_t, 1, 32, 32)              \
     BLOCK(softmax_fwd_f32_v_b16, float, 4, 16, 1024)                \
     BLOCK(softmax_fwd_f32_v_b32, float, 4, 32, 1024)                \
-    BLOCK(softmax_fwd_f32_s_b16, float, 1, 16, 1024)                \
+    BLOCK(softmax_fwd_f32_s_b16, float, 1, 16, 512)                 \
     BLOCK(softmax_fwd_f32_s_b32, float, 1, 32, 512)                 \
     BLOCK(softmax_fwd_bf16_v_b16, bf16_t, 8, 16, 1024)              \
     BLOCK(softmax_fwd_bf16_v_b32, bf16_t, 8, 32, 1024)              \
-    BLOCK(softmax_fwd_bf16_s_b16, bf16_t, 1, 16, 1024)              \
+    BLOCK(softmax_fwd_bf16_s_b16, bf16_t, 1, 16, 512)               \
     BLOCK(softmax_fwd_bf16_s_b32, bf16_t, 1, 32, 512)               \
     ONLINE(softmax_fwd_f32_v_online, float, 4)                      \
     ONLINE(softmax_fwd_f32_s_online, float, 1)                      \

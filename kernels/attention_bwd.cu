@@ -77,7 +77,10 @@ __device__ __forceinline__ void bwd_dq(const AttnParams &p) {
     bf16_t *sK = sdO + ATTN_BLK * LDS; // 2 stages
     bf16_t *sV = sK + 2 * BC * LDS;
 
-    const int qb = blockIdx.x, bh = blockIdx.y;
+    // Causal: the longest rows (last query blocks) first, so that the
+    // short ones fill the tail of the grid.
+    const int qb = p.causal ? gridDim.x - 1 - blockIdx.x : blockIdx.x;
+    const int bh = blockIdx.y;
     const int b = bh / p.H, h = bh % p.H;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int g = lane / 4, t4 = lane % 4;

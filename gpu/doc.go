@@ -71,6 +71,42 @@
 // which replay blocks through the same launch sequences and compare with
 // chain/state bit for bit.
 //
+// # Attention softmax
+//
+// Softmax (NewSoftmax) runs kernels/softmax_fwd.cu and softmax_bwd.cu: the
+// attention softmax P = softmax(scale·S) over the rows of a Rows×Cols
+// matrix, with the causal mask computed from the row index (rows grouped in
+// Cols×Cols squares; masked entries are not read and are written as 0) and
+// an optional per-row log-sum-exp, and its backward dS = scale·P ⊙ (dP −
+// rowsum(dP ⊙ P)); fp32 or bf16 in and out, fp32 arithmetic (SoftmaxShape).
+// Launch plans are pure Go (planSoftmax): rows of up to 1,024 entries in
+// the registers of 1..32 lanes of a warp, longer rows in the registers of a
+// block, and an online (two-pass) kernel beyond; 16-byte loads when the row
+// length and the pointers allow. SoftmaxForwardReference and
+// SoftmaxBackwardReference (float64) are the specification. Softmax.SelfTest
+// checks every kind of kernel on poisoned outputs.
+//
+// # Fused attention
+//
+// Attention (NewAttention; compute capability 8.0 or later) runs
+// kernels/attention_fwd.cu and attention_bwd.cu: O = softmax(scale·Q Kᵀ
+// [causal]) V and the log-sum-exp, and the gradients dQ, dK, dV, without
+// materializing the T×T scores (FlashAttention-2 style, bf16 tensor cores
+// through mma.sync, fp32 accumulation; the backward writes every gradient
+// once, so results are bit-for-bit repeatable). T must be a multiple of 64
+// and the head width 32, 64 or 128 (AttentionFits). Matrices are addressed
+// by strides (AttnLayout), so both [B,H,T,D] tensors (DenseAttnLayout) and
+// the model's packed qkv matrix (PackedAttnLayout, with the fp32 host
+// calls ForwardPackedHost/BackwardPackedHost) work in place.
+// AttentionForwardReference and AttentionBackwardReference (float64) are
+// the specification; Attention.SelfTest checks every head width.
+//
+// Both kernel families are also checked without a GPU: the tests compile
+// the .cu sources as host C++ with the CUDA built-ins they use emulated
+// (warps and blocks as fibers; ldmatrix, mma.sync and cp.async from the PTX
+// ISA's layouts; testdata/cuda_emu.cc) and run them launch by launch as the
+// launchers plan them.
+//
 // # Errors
 //
 // Every error is errors.Is-able to one of: ErrNoCUDA (default build),

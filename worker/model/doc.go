@@ -16,7 +16,8 @@
 // SoftmaxBackward, so that a GPU implementation can replace them one for
 // one. LayerNorm, GELU, the fused linear layer, the per-head attention
 // products, the embedding lookup and the cross-entropy are operators of
-// the same kind (see kernels.go for their pure-Go kernels). Gorgonia
+// the same kind (see kernels.go for their pure-Go kernels; the linear
+// layers call gonum's pure-Go sgemm, the BLAS gorgonia itself uses). Gorgonia
 // supplies the graph, symbolic differentiation (gradient accumulation of
 // the tied token embedding included) and the tape machine.
 //

@@ -104,7 +104,11 @@ func valueArg(v G.Value) (arg, error) {
 			return arg{}, fmt.Errorf("%w: want float32 input, got %v", ErrShape, t.Dtype())
 		}
 		if t.RequiresIterator() {
-			t = t.Materialize().(*tensor.Dense)
+			m, ok := t.Materialize().(*tensor.Dense)
+			if !ok {
+				return arg{}, fmt.Errorf("%w: cannot materialize a %T view", ErrShape, t.Materialize())
+			}
+			t = m
 		}
 		return arg{data: t.Data().([]float32), shape: t.Shape()}, nil
 	}

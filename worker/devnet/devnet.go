@@ -170,8 +170,13 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 	// A full mesh: every node dials every earlier one.
 	for i, n := range nodes {
 		for _, m := range nodes[:i] {
+			addrs := m.Addrs()
+			if len(addrs) == 0 {
+				closeAll()
+				return sum, fmt.Errorf("%w: node %d has no listen address", ErrNodeFailed, indexOf(nodes, m))
+			}
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := n.Connect(cctx, m.Addrs()[0])
+			err := n.Connect(cctx, addrs[0])
 			cancel()
 			if err != nil {
 				closeAll()

@@ -36,11 +36,13 @@
 // does the same for a node that is not running (or stops Run and waits).
 //
 // The trainer-miner loop, per tip P: take K = Training.LocalSteps local
-// steps from the weights at P on the node's private shard (AdamW with the
+// steps from the weights at P on the node's private shard (Config.Shard,
+// else shard data.ShardIndex(contribution key, DefaultShards) of the
+// training stream; batches of the model's context; AdamW with the
 // network's LocalLR by default; Config.Optimizer), form Δ = w_K − w_P, add
-// the error-feedback residual, keep the Training.Sketch.TopK largest
-// entries (count-sketch heavy-hitter recovery needs sparse input; the rest
-// stays in the residual), sketch with P's seed, quantize and sign with the
+// the error-feedback residual (with a count-sketch with top-k recovery:
+// keep the TopK largest entries, which that recovery needs, and carry the
+// rest in the residual), sketch with P's seed, quantize and sign with the
 // node's contribution key (derived from the wallet seed); build a template
 // (coinbase: subsidy + fees to a wallet address, payload height ‖ extra
 // nonce; mempool transactions by fee rate within the size budget; the

@@ -414,16 +414,6 @@ func (fs *flagSet) resolve(env *cliEnv) (*Config, error) {
 			return nil, err
 		}
 	}
-	// An explicit datadir names its network when none is given.
-	if !netGiven && dirGiven {
-		if name, _, err := node.DataDirNetwork(c.DataDir); err == nil {
-			if err := apply(netOpt, name, c.DataDir+"/"+node.MetaFile); err != nil {
-				return nil, err
-			}
-			netGiven = true
-		}
-	}
-
 	// 2. the config file of the datadir (explicit, or the default of the
 	// network named so far).
 	dir := c.DataDir
@@ -437,6 +427,23 @@ func (fs *flagSet) resolve(env *cliEnv) (*Config, error) {
 	file, err := loadConfigFile(filepath.Join(dir, ConfigFile))
 	if err != nil {
 		return nil, err
+	}
+	// Without a flag or variable, the network is the config file's, else
+	// the one an explicit datadir was initialised for.
+	if !netGiven {
+		if fv, ok := file.values[netOpt.fileKey()]; ok {
+			if err := apply(netOpt, fv.value, fmt.Sprintf("config %s: line %d: %s", file.path, fv.line, netOpt.fileKey())); err != nil {
+				return nil, err
+			}
+			netGiven = true
+		} else if dirGiven {
+			if name, _, err := node.DataDirNetwork(c.DataDir); err == nil {
+				if err := apply(netOpt, name, filepath.Join(c.DataDir, node.MetaFile)); err != nil {
+					return nil, err
+				}
+				netGiven = true
+			}
+		}
 	}
 
 	// 3. every option: flag > env > file > default.

@@ -269,6 +269,19 @@ func (s *Server) routes() *http.ServeMux {
 	m.HandleFunc("GET /{$}", s.handlePage)
 	m.HandleFunc("GET /static/{file}", s.handleStatic)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		// Another method on a known path is 405, with the allowed one.
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			if method == r.Method {
+				continue
+			}
+			alt := r.Clone(r.Context())
+			alt.Method = method
+			if _, pat := m.Handler(alt); pat != "/" && pat != "" {
+				w.Header().Set("Allow", method)
+				writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "", "use "+method+" "+r.URL.Path)
+				return
+			}
+		}
 		writeError(w, http.StatusNotFound, "not_found", "", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
 	return m

@@ -67,20 +67,26 @@ function renderStatus(st) {
   set("loss-at", st.loss === null || st.loss === undefined ? "not measured yet" : "nats/byte at height " + st.loss_height);
   set("balance", coins(st.balance) + " GC");
   set("immature", "+" + coins(st.immature) + " immature");
-  const act = [];
-  if (st.mining) act.push("mining"); else if (st.mine_enabled) act.push("mine: idle");
-  if (st.training) act.push("training"); else if (st.train_enabled) act.push("train: idle");
-  set("activity", act.length ? act.join(" · ") : "idle");
-  set("mempool", st.mempool_txs + " mempool txs · up " + duration(st.uptime_seconds));
+  const now = [];
+  if (st.training) now.push("training");
+  if (st.mining) now.push("mining");
+  set("activity", now.length ? now.join(" + ") : "idle");
+  const modes = [];
+  if (st.sync_enabled) modes.push("sync");
+  if (st.train_enabled) modes.push("train");
+  if (st.mine_enabled) modes.push("mine");
+  set("mempool", (modes.length ? modes.join("+") : "offline") + " · " + st.mempool_txs + " mempool txs");
   set("state-root", "state root " + short(st.state_root));
-  set("footer", "gradientcoin " + st.version + (st.cuda_build ? " (CUDA)" : "") + " · peer " + short(st.peer_id || "offline") + " · " + st.datadir);
+  set("footer", "gradientcoin " + st.version + (st.cuda_build ? " (CUDA)" : "") + " · up " + duration(st.uptime_seconds) + " · peer " + short(st.peer_id || "offline") + " · " + st.datadir);
 }
 
 function renderLoss(points) {
   const el = $("loss-curve");
   while (el.firstChild) el.removeChild(el.firstChild);
   el.setAttribute("data-points", String(points.length));
-  const W = 720, H = 240, L = 52, R = 14, T = 12, B = 28;
+  // The view box follows the element's width so text keeps its size.
+  const W = Math.max(320, Math.round(el.getBoundingClientRect().width) || 720), H = 240, L = 52, R = 14, T = 12, B = 28;
+  el.setAttribute("viewBox", "0 0 " + W + " " + H);
   if (points.length === 0) {
     el.appendChild(svg("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "empty" }, "no loss measured yet"));
     set("loss-range", "");
@@ -99,7 +105,7 @@ function renderLoss(points) {
     el.appendChild(svg("line", { x1: L, x2: W - R, y1: yy, y2: yy, class: "grid" }));
     el.appendChild(svg("text", { x: L - 6, y: yy + 4, "text-anchor": "end", class: "axis" }, v.toFixed(2)));
   }
-  const ticks = Math.min(6, span);
+  const ticks = Math.min(8, span);
   for (let i = 0; i <= ticks; i++) {
     const hh = Math.round(h0 + span * i / Math.max(1, ticks));
     el.appendChild(svg("text", { x: x(hh), y: H - 8, "text-anchor": "middle", class: "axis" }, String(hh)));

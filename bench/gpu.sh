@@ -52,8 +52,10 @@ build() {
   mkdir -p "$GPU_DIR"
   for p in "${PKGS[@]}"; do
     name=$(basename "$p")
-    echo "gpu.sh: go test -c -tags gccuda -o $GPU_DIR/$name.test $p"
-    go test -c -tags gccuda -o "$GPU_DIR/$name.test" "$p"
+    # Stripped (-s -w: no ELF symbols or DWARF; Go's own tables, and so
+    # panic traces, stay) so that .gpu fits the device machine's 64 MiB.
+    echo "gpu.sh: go test -c -tags gccuda -ldflags='-s -w' -o $GPU_DIR/$name.test $p"
+    go test -c -tags gccuda -ldflags='-s -w' -o "$GPU_DIR/$name.test" "$p"
     echo "$p" >"$GPU_DIR/$name.pkg" # run from the package directory, as go test does
     # Only libcuda.so.1 (and libc) may be needed from outside.
     needed=$(readelf -d "$GPU_DIR/$name.test" | awk '/NEEDED/ {gsub(/[\[\]]/, "", $NF); print $NF}' | sort | tr '\n' ' ')

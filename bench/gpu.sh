@@ -21,6 +21,7 @@
 #   RESULT softmax.<fwd|bwd>.bandwidth[.bf16].c<cols> <v> TB/s vs=torch ratio=<x> device=... commit=... date=...
 #   RESULT attention.<fwd|bwd>.tflops.d<64|128>.t<T>[.causal] <v> TFLOP/s vs=torch-sdpa ratio=<x> ...
 #   bash bench/gpu.sh softmax      # only the softmax and fused attention tests, benchmarks and peers
+#                                  # (SOFTMAX_PART=tests or bench: one half)
 # run also runs the sketch kernels' benchmarks and their PyTorch peer
 # (bench/torch_sketch.py, same command) and prints, per family and d = 1e6,
 # 1e7, 1e8 (GB/s count the d-vector's 4*d bytes; ratio = ours/peer):
@@ -236,10 +237,11 @@ attention_bench() {
   return $rc
 }
 
-# softmax: only the softmax GPU tests, benchmarks and PyTorch peer (a short
-# device session).
+# softmax: only the softmax and fused attention GPU tests, benchmarks and
+# PyTorch peer (a short device session). SOFTMAX_PART=tests or bench runs
+# half of it (each well inside one 10-minute device command).
 softmax_only() {
-  local root out=${OUT:-$GPU_DIR/out} failed=0
+  local root out=${OUT:-$GPU_DIR/out} failed=0 part=${SOFTMAX_PART:-all}
   root=$(pwd)
   [[ $out == /* ]] || out="$root/$out"
   mkdir -p "$out"
@@ -250,17 +252,23 @@ softmax_only() {
   find_libcuda "$GPU_DIR/gpu.test"
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee "$out/device.txt" || true
   devname=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1 | tr -s ' ' '-' || true)
-  echo "== tests: gpu (softmax, fused attention)"
-  (cd gpu && "$root/$GPU_DIR/gpu.test" -test.v -test.count=1 -test.timeout=8m -test.run 'Softmax|Attention') >"$out/tests-gpu-softmax.log" 2>&1 || failed=1
-  grep -E '^(--- |ok|FAIL|PASS)|self-test' "$out/tests-gpu-softmax.log" | grep -v -- '    --- PASS' || true
-  if [[ -f $GPU_DIR/model.test ]]; then
-    echo "== tests: worker/model (GPU softmax and fused attention operators, training curves)"
-    (cd worker/model && "$root/$GPU_DIR/model.test" -test.v -test.count=1 -test.timeout=8m -test.run 'AttnSoftmax|GPUTraining|FusedAttention') >"$out/tests-model-softmax.log" 2>&1 || failed=1
-    grep -E '^(--- |ok|FAIL|PASS)|loss|softmax on' "$out/tests-model-softmax.log" || true
+  if [[ $part != bench ]]; then
+    echo "== tests: gpu (softmax, fused attention)"
+    (cd gpu && "$root/$GPU_DIR/gpu.test" -test.v -test.count=1 -test.timeout=8m -test.run 'Softmax|Attention') >"$out/tests-gpu-softmax.log" 2>&1 || failed=1
+    grep -E '^(--- |ok|FAIL|PASS)|self-test' "$out/tests-gpu-softmax.log" | grep -v -- '    --- PASS' || true
+    if [[ -f $GPU_DIR/model.test ]]; then
+      echo "== tests: worker/model (GPU softmax and fused attention operators, training curves)"
+      (cd worker/model && "$root/$GPU_DIR/model.test" -test.v -test.count=1 -test.timeout=8m -test.run 'AttnSoftmax|GPUTraining|FusedAttention') >"$out/tests-model-softmax.log" 2>&1 || failed=1
+      grep -E '^(--- |ok|FAIL|PASS)|loss|softmax on' "$out/tests-model-softmax.log" || true
+    fi
   fi
   : >"$out/results.txt"
-  softmax_bench "$out" "$commit" "$date" "${devname:-unknown}" || failed=1
-  echo "gpu tests: $(cat "$out"/tests-*.log | grep -c -- '--- PASS' || true) passed, $(cat "$out"/tests-*.log | grep -c -- '--- FAIL' || true) failed"
+  if [[ $part != tests ]]; then
+    softmax_bench "$out" "$commit" "$date" "${devname:-unknown}" || failed=1
+  fi
+  if [[ $part != bench ]]; then
+    echo "gpu tests: $(cat "$out"/tests-*.log | grep -c -- '--- PASS' || true) passed, $(cat "$out"/tests-*.log | grep -c -- '--- FAIL' || true) failed"
+  fi
   exit $failed
 }
 

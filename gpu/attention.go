@@ -4,6 +4,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/gradientcoin/gradientcoin/kernels"
 )
@@ -206,9 +209,9 @@ func attnParams(sh AttnShape, l AttnLayout, p attnPtrs) [attnParamsSize]byte {
 // kᵀ over its visible keys. Callers round bf16 inputs themselves.
 func AttentionForwardReference(o, lse, q, k, v []float32, sh AttnShape) {
 	T, D := sh.T, sh.D
-	s := make([]float64, T)
-	acc := make([]float64, D)
-	for bh := 0; bh < sh.B*sh.H; bh++ {
+	parallelHeads(sh, func(bh int) {
+		s := make([]float64, T)
+		acc := make([]float64, D)
 		base := bh * T * D
 		for i := 0; i < T; i++ {
 			n := T
@@ -238,7 +241,32 @@ func AttentionForwardReference(o, lse, q, k, v []float32, sh AttnShape) {
 			}
 			lse[bh*T+i] = float32(m + math.Log(sum))
 		}
+	})
+}
+
+// parallelHeads runs fn for every batch·head, over the CPUs when the work
+// is large (heads are independent).
+func parallelHeads(sh AttnShape, fn func(bh int)) {
+	n := sh.B * sh.H
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers < 2 || int64(sh.T)*int64(sh.T)*int64(sh.D)*int64(n) < 1<<22 {
+		for bh := 0; bh < n; bh++ {
+			fn(bh)
+		}
+		return
 	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for bh := int(next.Add(1) - 1); bh < n; bh = int(next.Add(1) - 1) {
+				fn(bh)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // AttentionBackwardReference is the specification of the backward kernels,
@@ -254,16 +282,13 @@ func AttentionBackwardReference(dq, dk, dv, q, k, v, do []float32, sh AttnShape)
 // o: the backward kernels' own input is the O the forward stored.
 func attentionBackwardRef(dq, dk, dv, q, k, v, do []float32, sh AttnShape, stored []float32) {
 	T, D := sh.T, sh.D
-	p := make([]float64, T)
-	o := make([]float64, D)
-	gq := make([]float64, T*D)
-	gk := make([]float64, T*D)
-	gv := make([]float64, T*D)
-	for bh := 0; bh < sh.B*sh.H; bh++ {
+	parallelHeads(sh, func(bh int) {
+		p := make([]float64, T)
+		o := make([]float64, D)
+		gq := make([]float64, T*D)
+		gk := make([]float64, T*D)
+		gv := make([]float64, T*D)
 		base := bh * T * D
-		clear(gq)
-		clear(gk)
-		clear(gv)
 		for i := 0; i < T; i++ {
 			n := T
 			if sh.Causal {
@@ -317,5 +342,5 @@ func attentionBackwardRef(dq, dk, dv, q, k, v, do []float32, sh AttnShape, store
 			dk[base+i] = float32(gk[i])
 			dv[base+i] = float32(gv[i])
 		}
-	}
+	})
 }

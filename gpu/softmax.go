@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 
 	"github.com/gradientcoin/gradientcoin/kernels"
 )
@@ -256,8 +258,32 @@ func softmaxParams(sh SoftmaxShape, out, in0, in1, lse uint64) [softmaxParamsSiz
 // r's scaled visible entries. sh.Precision is ignored (callers round bf16
 // inputs and outputs themselves). dst and src may be the same slice.
 func SoftmaxForwardReference(dst, src, lse []float32, sh SoftmaxShape) {
+	parallelRows(sh, func(lo, hi int) { softmaxForwardRows(dst, src, lse, sh, lo, hi) })
+}
+
+// parallelRows splits rows 0..sh.Rows-1 over the CPUs when the matrix is
+// large (rows are independent), else runs fn(0, sh.Rows).
+func parallelRows(sh SoftmaxShape, fn func(lo, hi int)) {
+	workers := runtime.GOMAXPROCS(0)
+	if sh.Elems() < 1<<20 || workers < 2 || sh.Rows < 2 {
+		fn(0, sh.Rows)
+		return
+	}
+	chunk := (sh.Rows + workers - 1) / workers
+	var wg sync.WaitGroup
+	for lo := 0; lo < sh.Rows; lo += chunk {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			fn(lo, hi)
+		}(lo, min(lo+chunk, sh.Rows))
+	}
+	wg.Wait()
+}
+
+func softmaxForwardRows(dst, src, lse []float32, sh SoftmaxShape, lo, hi int) {
 	rowBuf := make([]float64, sh.Cols)
-	for r := 0; r < sh.Rows; r++ {
+	for r := lo; r < hi; r++ {
 		s := src[r*sh.Cols : (r+1)*sh.Cols]
 		d := dst[r*sh.Cols : (r+1)*sh.Cols]
 		n := sh.visible(r)
@@ -288,7 +314,11 @@ func SoftmaxForwardReference(dst, src, lse []float32, sh SoftmaxShape) {
 // dsrc = Scale · P ⊙ (dP − rowsum(dP ⊙ P)) over the visible columns (masked
 // ones 0). dsrc may be the same slice as dp.
 func SoftmaxBackwardReference(dsrc, p, dp []float32, sh SoftmaxShape) {
-	for r := 0; r < sh.Rows; r++ {
+	parallelRows(sh, func(lo, hi int) { softmaxBackwardRows(dsrc, p, dp, sh, lo, hi) })
+}
+
+func softmaxBackwardRows(dsrc, p, dp []float32, sh SoftmaxShape, lo, hi int) {
+	for r := lo; r < hi; r++ {
 		pr := p[r*sh.Cols : (r+1)*sh.Cols]
 		gr := dp[r*sh.Cols : (r+1)*sh.Cols]
 		out := dsrc[r*sh.Cols : (r+1)*sh.Cols]

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -133,6 +134,12 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 		}
 	}
 
+	// The nodes share this process's CPUs: their training rounds take turns
+	// (all but one CPU), leaving a CPU for block propagation and
+	// validation. Without the gate, on 2 cores every node trained at once,
+	// all finished together and about every other block tied (a wasted
+	// block and a reorg), as propagation waited behind the training.
+	gate := make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
 	nodes := make([]*node.Node, 0, opts.Nodes)
 	closeAll := func() {
 		for _, n := range nodes {
@@ -159,6 +166,7 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 		cfg.Threads = opts.Threads
 		cfg.Shard = node.ShardSpec{Index: i, Count: opts.Nodes}
 		cfg.MaxHeight = opts.Blocks
+		cfg.TrainGate = gate
 		cfg.Log = opts.Log.With().Str("node", fmt.Sprintf("n%d", i)).Logger()
 		n, err := node.Open(cfg)
 		if err != nil {

@@ -61,6 +61,12 @@ type Config struct {
 	// validators accept both.
 	Pooled bool
 
+	// TrainGate, if set, is a semaphore shared by nodes in one process:
+	// a round's local steps run while holding one of its slots, so rounds
+	// take turns on a shared CPU instead of starving the nodes' networking
+	// (devnet). nil: no gate.
+	TrainGate chan struct{}
+
 	// Threads is the CPU miner's thread count (0: one per CPU).
 	Threads int
 	// UseGPU (gccuda build): mine with the GPUs, de-sketch with the GPU
@@ -313,7 +319,7 @@ func (n *Node) startNet() error {
 	if cfg.NoDiscovery {
 		pc.EnableMDNS, pc.EnableDHT = false, false
 	}
-	pc.Logger = n.log.With().Str("module", "p2p").Logger()
+	pc.Logger = n.log
 	pc.Now = cfg.Now
 	if cfg.P2P != nil {
 		cfg.P2P(&pc)

@@ -143,6 +143,14 @@ func (t *trainer) roundSeed(parent chain.Hash) uint64 {
 // between steps.
 func (t *trainer) contribute(ctx context.Context, parent chain.Hash, w0 []float32) ([]byte, float64, error) {
 	k := t.r.LocalSteps
+	if g := t.n.cfg.TrainGate; g != nil {
+		select {
+		case g <- struct{}{}:
+		case <-ctx.Done():
+			return nil, 0, ctx.Err()
+		}
+		defer func() { <-g }()
+	}
 	w := append([]float32(nil), w0...)
 	seed := t.roundSeed(parent)
 	rng := train.NewRand(seed)

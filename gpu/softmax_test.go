@@ -5,6 +5,9 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -234,5 +237,41 @@ func TestBF16(t *testing.T) {
 	}
 	if Precision(9).String() != "precision(9)" || F32.Size() != 4 || BF16.Size() != 2 || BF16.String() != "bf16" {
 		t.Error("Precision methods")
+	}
+}
+
+// TestSoftmaxLaunchBounds: the planner's thread limits are the kernels'
+// __launch_bounds__ (a larger block would fail to launch), read from the
+// entry-point lists in the .cu sources.
+func TestSoftmaxLaunchBounds(t *testing.T) {
+	block := regexp.MustCompile(`BLOCK\(softmax_(fwd|bwd)_\w+_([vs])_b(\d+), \w+, \d+, (\d+), (\d+)\)`)
+	online := regexp.MustCompile(`(?s)GC_(FWD|BWD)_ONLINE\(name, T, W\)\s*\\\s*extern "C" __global__ void __launch_bounds__\((\d+)\)`)
+	warp := regexp.MustCompile(`GC_(FWD|BWD)_WARP\(name, T, W, LANES, NV\)\s*\\\s*extern "C" __global__ void __launch_bounds__\((\d+)\)`)
+	n := 0
+	for _, dir := range []string{"fwd", "bwd"} {
+		src, err := os.ReadFile("../kernels/softmax_" + dir + ".cu")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bwd := dir == "bwd"
+		for _, m := range block.FindAllStringSubmatch(string(src), -1) {
+			f, _ := strconv.Atoi(m[4])
+			maxT, _ := strconv.Atoi(m[5])
+			if got := blockMaxThreads(bwd, kindBlock, m[2] == "v", f); got != maxT {
+				t.Errorf("%s: planner allows %d threads, kernel is bounded at %d", m[0], got, maxT)
+			}
+			n++
+		}
+		if m := online.FindStringSubmatch(string(src)); m == nil {
+			t.Errorf("%s: no online launch bound found", dir)
+		} else if b, _ := strconv.Atoi(m[2]); b < blockMaxThreads(bwd, kindOnline, true, 0) {
+			t.Errorf("%s online kernels bounded at %d threads, planner uses up to %d", dir, b, blockMaxThreads(bwd, kindOnline, true, 0))
+		}
+		if m := warp.FindStringSubmatch(string(src)); m == nil || m[2] != strconv.Itoa(softmaxWarpThreads) {
+			t.Errorf("%s warp kernels: launch bound %v, planner uses %d threads", dir, m, softmaxWarpThreads)
+		}
+	}
+	if n != 16 {
+		t.Errorf("found %d block kernels in the sources, want 16", n)
 	}
 }

@@ -107,7 +107,11 @@ func printDevnetSummary(w io.Writer, s devnet.Summary, dir string, keep bool) {
 	if !s.Agree() {
 		agree = "NODES DISAGREE"
 	}
-	fmt.Fprintf(w, "\ndevnet %s: %d nodes, height %d in %.1fs: %s\n", s.Network, len(s.Nodes), s.Blocks, s.ElapsedSeconds, agree)
+	height := uint64(0)
+	for _, n := range s.Nodes {
+		height = max(height, n.Height)
+	}
+	fmt.Fprintf(w, "\n%s: %d nodes reached height %d in %.1fs, %s\n", s.Network, len(s.Nodes), height, s.ElapsedSeconds, agree)
 	trend := "lower"
 	if s.LossLast >= s.LossFirst {
 		trend = "NOT lower"

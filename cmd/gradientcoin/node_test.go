@@ -459,7 +459,7 @@ func testStatusPage(t *testing.T, env []string, dir string, n *proc) {
 		defer cancel()
 		args := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 			"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-			"--user-data-dir=" + profile, "--virtual-time-budget=5000", "--window-size=1280,1100", "--hide-scrollbars"}, extra...)
+			"--user-data-dir=" + profile, "--virtual-time-budget=5000", "--window-size=1280,1000", "--hide-scrollbars"}, extra...)
 		args = append(args, url)
 		cmd := exec.CommandContext(ctx, bin, args...)
 		cmd.Dir = t.TempDir()

@@ -98,11 +98,15 @@ cleanly on SIGINT or SIGTERM (a second signal exits at once).`, groupBase|groupR
 		return err
 	}
 	log := newLogger(env.stderr, env.isTerminal, cfg.LogLevel, cfg.LogFormat)
-	if _, err := os.Stat(cfg.DataDir); errors.Is(err, iofs.ErrNotExist) && cfg.Init {
-		if err := initDataDir(cfg); err != nil {
-			return err
+	if cfg.Init {
+		// --init: create the data directory if it is missing or empty of
+		// a node (a fresh container volume), else use it as it is.
+		if _, _, err := node.DataDirNetwork(cfg.DataDir); errors.Is(err, node.ErrNoDataDir) || errors.Is(err, node.ErrNotInitialized) {
+			if err := initDataDir(cfg); err != nil {
+				return err
+			}
+			log.Info().Str("datadir", cfg.DataDir).Str("network", cfg.Network).Msg("initialised a new data directory (--init)")
 		}
-		log.Info().Str("datadir", cfg.DataDir).Str("network", cfg.Network).Msg("initialised a new data directory (--init)")
 	}
 	if _, err := checkDataDir(cfg); err != nil {
 		return err

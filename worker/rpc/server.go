@@ -125,7 +125,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("%w: listen on %s: %v", ErrConfig, cfg.Addr, err)
 	}
 	s := &Server{cfg: cfg, b: cfg.Backend, log: cfg.Log, token: tok, ln: ln, done: make(chan struct{})}
-	s.url = "http://" + ln.Addr().String()
+	s.url = "http://" + clientAddr(ln.Addr(), cfg.Addr)
 	s.mux = s.routes()
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
@@ -146,6 +146,21 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// clientAddr is the address a local client dials for a listener: the
+// loopback address when it listens on all interfaces (127.0.0.1, or ::1
+// when the configured host was an IPv6 literal).
+func clientAddr(a net.Addr, configured string) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || !ta.IP.IsUnspecified() {
+		return a.String()
+	}
+	ip := "127.0.0.1"
+	if host, _, err := net.SplitHostPort(configured); err == nil && strings.Contains(host, ":") {
+		ip = "::1"
+	}
+	return net.JoinHostPort(ip, strconv.Itoa(ta.Port))
 }
 
 // CheckAddr checks an API listen address: host:port, with a loopback host

@@ -474,3 +474,19 @@ func TestFormatCoins(t *testing.T) {
 		}
 	}
 }
+
+func TestRemoteURL(t *testing.T) {
+	s, err := New(Config{Backend: newFakeNode(t), Addr: "0.0.0.0:0", AllowRemote: true, Token: testToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	defer s.Close(context.Background())
+	if !strings.HasPrefix(s.URL(), "http://127.0.0.1:") {
+		t.Fatalf("URL %q of a server on all interfaces, want the loopback address", s.URL())
+	}
+	c := &Client{BaseURL: s.URL(), Token: testToken}
+	if _, err := c.Status(context.Background()); err != nil {
+		t.Errorf("Status through %s: %v", s.URL(), err)
+	}
+}

@@ -60,7 +60,7 @@ function renderStatus(st) {
   set("height", st.height.toLocaleString("en-US"));
   set("tip", short(st.tip));
   set("peers", st.peers);
-  set("syncing", st.syncing ? "syncing…" : (st.sync_enabled ? "in sync" : "offline (sync off)"));
+  set("syncing", (st.syncing ? "syncing…" : (st.sync_enabled ? "in sync" : "offline")) + " · " + st.mempool_txs + " mempool txs");
   set("hashrate", rate(st.hashrate || 0));
   set("device", st.device || "");
   set("loss", st.loss === null || st.loss === undefined ? "–" : st.loss.toFixed(4));
@@ -75,7 +75,7 @@ function renderStatus(st) {
   if (st.sync_enabled) modes.push("sync");
   if (st.train_enabled) modes.push("train");
   if (st.mine_enabled) modes.push("mine");
-  set("mempool", (modes.length ? modes.join("+") : "offline") + " · " + st.mempool_txs + " mempool txs");
+  set("mempool", modes.length ? modes.join(" · ") + " on" : "all off");
   set("state-root", "state root " + short(st.state_root));
   set("footer", "gradientcoin " + st.version + (st.cuda_build ? " (CUDA)" : "") + " · up " + duration(st.uptime_seconds) + " · peer " + short(st.peer_id || "offline") + " · " + st.datadir);
 }

@@ -18,19 +18,29 @@ import (
 // between steps and mining at once.
 func (n *Node) loop(ctx context.Context) {
 	backoff := time.Duration(0)
+	defer n.turn.give()
 	for ctx.Err() == nil {
 		tip := n.bc.Tip()
 		if mh := n.maxHeight.Load(); mh > 0 && tip.Height >= mh {
+			n.turn.give()
 			n.waitTip(ctx, time.Second)
 			continue
 		}
 		if n.net != nil && n.net.Syncing() {
+			n.turn.give()
 			n.waitTip(ctx, 500*time.Millisecond)
 			continue
 		}
 		if lt := n.lastTrained.Load(); !n.cfg.Mine && lt != nil && *lt == tip.Hash {
+			n.turn.give()
 			n.waitTip(ctx, time.Second) // trained on this tip already
 			continue
+		}
+		if n.tr != nil {
+			if n.turn.take(ctx) != nil {
+				return
+			}
+			tip = n.bc.Tip() // the tip may have moved while we waited
 		}
 		rctx, cancel := context.WithCancel(ctx)
 		n.roundMu.Lock()
@@ -52,8 +62,9 @@ func (n *Node) loop(ctx context.Context) {
 		case err == nil:
 			backoff = 0
 		case stale || errors.Is(err, context.Canceled):
-			// a new tip: start over at once
+			// a new tip: start over at once (keeping our turn)
 		default:
+			n.turn.give()
 			backoff = min(max(2*backoff, 250*time.Millisecond), 10*time.Second)
 			n.log.Warn().Err(err).Uint64("height", tip.Height+1).Dur("retry_in", backoff).Msg("mining round failed")
 			n.waitTip(ctx, backoff)
@@ -88,6 +99,7 @@ func (n *Node) round(ctx context.Context, tip chain.ChainTip) error {
 		if err != nil {
 			return err
 		}
+		n.turn.give() // our steps are done: the next node's turn
 		n.m.contributions.Add(1)
 		n.pool.addOwn(tip.Hash, n.tr.pub, raw)
 		n.log.Debug().Uint64("height", tip.Height+1).Float64("train_loss", loss).Int("bytes", len(raw)).Msg("contribution ready")

@@ -64,7 +64,9 @@ type Config struct {
 	// TrainGate, if set, is a semaphore shared by nodes in one process:
 	// a round's local steps run while holding one of its slots, so rounds
 	// take turns on a shared CPU instead of starving the nodes' networking
-	// (devnet). nil: no gate.
+	// (devnet). A node keeps its slot when a new tip interrupts its steps
+	// and gives it up when its contribution is ready, so turns rotate.
+	// nil: no gate.
 	TrainGate chan struct{}
 
 	// Threads is the CPU miner's thread count (0: one per CPU).
@@ -164,6 +166,7 @@ type Node struct {
 	mining, training atomic.Bool
 	maxHeight        atomic.Uint64
 	lastTrained      atomic.Pointer[chain.Hash] // without Mine: the tip last trained on
+	turn             turn                       // TrainGate slot (loop goroutine only)
 	m                counters
 
 	runMu     sync.Mutex
@@ -229,6 +232,7 @@ func Open(cfg Config) (*Node, error) {
 		corpus:  corpus,
 		started: time.Now(),
 		tipCh:   make(chan struct{}, 1),
+		turn:    turn{ch: cfg.TrainGate},
 		done:    make(chan struct{}),
 	}
 	n.maxHeight.Store(cfg.MaxHeight)

@@ -143,14 +143,6 @@ func (t *trainer) roundSeed(parent chain.Hash) uint64 {
 // between steps.
 func (t *trainer) contribute(ctx context.Context, parent chain.Hash, w0 []float32) ([]byte, float64, error) {
 	k := t.r.LocalSteps
-	if g := t.n.cfg.TrainGate; g != nil {
-		select {
-		case g <- struct{}{}:
-		case <-ctx.Done():
-			return nil, 0, ctx.Err()
-		}
-		defer func() { <-g }()
-	}
 	w := append([]float32(nil), w0...)
 	seed := t.roundSeed(parent)
 	rng := train.NewRand(seed)
@@ -229,5 +221,35 @@ func (t *trainer) onConnected(blocks []*chain.Block) {
 				clear(t.pending)
 			}
 		}
+	}
+}
+
+// turn is this node's slot in a TrainGate shared by nodes in one process.
+// Only the loop goroutine uses it. A node keeps its turn when a new tip
+// interrupts its training (it restarts on the new tip at once) and gives it
+// up when its contribution is ready, so turns rotate among the nodes
+// instead of going to whoever saw the newest tip first.
+type turn struct {
+	ch   chan struct{}
+	held bool
+}
+
+func (t *turn) take(ctx context.Context) error {
+	if t.ch == nil || t.held {
+		return nil
+	}
+	select {
+	case t.ch <- struct{}{}:
+		t.held = true
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (t *turn) give() {
+	if t.held {
+		<-t.ch
+		t.held = false
 	}
 }

@@ -65,9 +65,20 @@ func main() {
 		isTerminal:     isTerminal(os.Stderr),
 		stdoutTerminal: isTerminal(os.Stdout),
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first SIGINT/SIGTERM cancels the command's context (run shuts
+	// down cleanly); a second one exits at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		cancel()
+		<-sigs
+		fmt.Fprintln(os.Stderr, "gradientcoin: second signal: exiting without a clean shutdown")
+		os.Exit(130)
+	}()
 	code := runMain(ctx, env, os.Args[1:])
-	stop()
+	cancel()
 	os.Exit(code)
 }
 

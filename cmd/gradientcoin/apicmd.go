@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,16 @@ func apiClient(cfg *Config) (*rpc.Client, error) {
 	addr := ""
 	if cfg.RPCExplicit {
 		addr = cfg.RPC
+		// A node listening on all interfaces is dialled on loopback.
+		// Port 0 (picked at start): the node's URL file says which.
+		if host, port, err := net.SplitHostPort(addr); err == nil {
+			if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+				addr = net.JoinHostPort("127.0.0.1", port)
+			}
+			if port == "0" {
+				addr = ""
+			}
+		}
 	}
 	return rpc.ClientForDataDir(cfg.DataDir, addr)
 }
@@ -112,7 +123,7 @@ token: treat it like a password).`, groupBase|groupRPC)
 }
 
 func printStatus(w io.Writer, s node.Status, api string) {
-	age := time.Since(time.Unix(s.TipTime, 0)).Round(time.Second)
+	age := humanAge(time.Since(time.Unix(s.TipTime, 0)))
 	fmt.Fprintf(w, "network   %s (genesis %s)\n", s.Network, short(s.Genesis))
 	fmt.Fprintf(w, "height    %d  tip %s  (%s ago)\n", s.Height, short(s.Tip), age)
 	fmt.Fprintf(w, "state     root %s\n", short(s.StateRoot))
@@ -134,6 +145,20 @@ func printStatus(w io.Writer, s node.Status, api string) {
 	fmt.Fprintf(w, "mempool   %d txs\n", s.MempoolTxs)
 	fmt.Fprintf(w, "node      %s, up %s, datadir %s\n", s.Version, time.Duration(s.Uptime*float64(time.Second)).Round(time.Second), s.DataDir)
 	fmt.Fprintf(w, "api       %s (page: gradientcoin status --url)\n", api)
+}
+
+// humanAge renders a duration for people: seconds up to minutes, days
+// beyond two days.
+func humanAge(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "0s"
+	case d > 48*time.Hour:
+		return strconv.Itoa(int(d/(24*time.Hour))) + " days"
+	case d > time.Hour:
+		return d.Round(time.Minute).String()
+	}
+	return d.Round(time.Second).String()
 }
 
 func onOff(enabled, active bool) string {

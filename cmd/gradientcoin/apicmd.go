@@ -292,7 +292,7 @@ directory directly when no node runs. Every subcommand takes -h.`
 	case "send":
 		to := pos[0]
 		if _, err := chain.DecodeAddress(cfg.Params.AddressPrefix, to); err != nil {
-			return fmt.Errorf("wallet send: address %q: %v", to, stripKind(err))
+			return fmt.Errorf("wallet send: %v", err)
 		}
 		amount, err := parseAmount(pos[1], *atoms)
 		if err != nil {
@@ -383,7 +383,3 @@ func parseAmount(s string, atoms bool) (uint64, error) {
 	}
 	return n, nil
 }
-
-// stripKind drops a chain.RuleError's kind prefix when the message
-// already says it.
-func stripKind(err error) error { return err }

@@ -15,8 +15,7 @@ func fakeEnv(vars map[string]string) (*cliEnv, *bytes.Buffer, *bytes.Buffer) {
 	var out, errb bytes.Buffer
 	return &cliEnv{
 		stdout: &out, stderr: &errb,
-		getenv:  func(k string) string { return vars[k] },
-		environ: func() []string { return nil },
+		getenv: func(k string) string { return vars[k] },
 	}, &out, &errb
 }
 

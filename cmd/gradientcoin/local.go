@@ -68,21 +68,5 @@ func openLocalStore(cfg *Config) (*store.Store, node.Layout, error) {
 // its message).
 func isTimeout(err error) bool { return strings.HasSuffix(err.Error(), ": timeout") }
 
-// openLocalChain opens the data directory's chain (store, index, weights
-// rebuilt from checkpoints and replay). The caller calls the returned
-// close function.
-func openLocalChain(cfg *Config) (*chain.BlockChain, func(), error) {
-	st, l, err := openLocalStore(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	bc, err := chain.New(chain.Config{Params: cfg.Params, Store: st, CheckpointDir: l.Checkpoints})
-	if err != nil {
-		st.Close()
-		return nil, nil, fmt.Errorf("open chain in %s: %w", cfg.DataDir, err)
-	}
-	return bc, func() { bc.Close(); st.Close() }, nil
-}
-
 // short abbreviates a hash for messages.
 func short(h chain.Hash) string { return h.String()[:16] }

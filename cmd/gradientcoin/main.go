@@ -48,8 +48,6 @@ type cliEnv struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
-	// environ lists KEY=VALUE pairs (for GRADIENTCOIN_* lookup).
-	environ func() []string
 	// isTerminal reports whether stderr (logs, progress) is a terminal.
 	isTerminal bool
 	// stdoutTerminal reports whether stdout is a terminal.
@@ -61,7 +59,6 @@ func main() {
 		stdout:         os.Stdout,
 		stderr:         os.Stderr,
 		getenv:         os.Getenv,
-		environ:        os.Environ,
 		isTerminal:     isTerminal(os.Stderr),
 		stdoutTerminal: isTerminal(os.Stdout),
 	}

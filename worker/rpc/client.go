@@ -88,7 +88,7 @@ func (c *Client) do(ctx context.Context, method, path string, body any) (*http.R
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, errorf(ErrNotRunning, "node API at %s does not answer (is the node running?): %v", c.BaseURL, unwrapURLErr(err))
+		return nil, errorf(ErrNotRunning, "the API at %s does not answer (%v)", c.BaseURL, unwrapURLErr(err))
 	}
 	if resp.StatusCode/100 == 2 {
 		return resp, nil

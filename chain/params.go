@@ -3,6 +3,7 @@ package chain
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/big"
 	"math/bits"
 	"strings"
@@ -134,22 +135,22 @@ func seed(s string) (out [32]byte) {
 // gptRules returns training rules for a byte-level GPT with a count-sketch
 // of nnz tables of width `width` and top-`width` heavy-hitter recovery,
 // int8 payloads in blocks of 256.
-func gptRules(network string, layers, width, heads, ctx, tableWidth, localSteps, maxContribs int) state.Rules {
+func gptRules(network string, layers, width, heads, ctx, compression, localSteps, maxContribs int, globalLR, localLR float32) state.Rules {
 	r := state.Rules{
 		Model: state.ModelConfig{
 			Kind: state.ModelGPT, Vocab: 256, Context: ctx, Layers: layers,
 			Width: width, Heads: heads, MLPMult: 4, InitStd: 0.02,
 		},
-		Sketch: sketch.Config{
-			Family: sketch.CountSketch, Rows: 3 * tableWidth, NNZ: 3, TopK: tableWidth,
-			QuantBits: 8, QuantBlock: 256,
-		},
 		InitSeed:         seed("gradientcoin/" + network),
-		GlobalLR:         1,
-		LocalLR:          1e-3,
+		GlobalLR:         globalLR,
+		LocalLR:          localLR,
 		LocalSteps:       localSteps,
 		MaxContributions: maxContribs,
 		ChunkSize:        state.DefaultChunkSize,
+	}
+	r.Sketch = sketch.Config{
+		Family: sketch.CountSketch, Rows: r.Model.ParamCount() / compression, NNZ: 1,
+		QuantBits: 8, QuantBlock: 256,
 	}
 	r.MaxContributionBytes = state.ContributionSize(r.Sketch)
 	return r
@@ -184,19 +185,17 @@ var (
 // the count-sketch with top-k recovery and error feedback diverged (one
 // contribution per block, as in bench/results/compression.md).
 func devnetRules() state.Rules {
-	r := gptRules(DevnetName, 2, 32, 4, 32, 1024, 8, 16)
-	d := r.Model.ParamCount()
-	r.Sketch = sketch.Config{Family: sketch.CountSketch, Rows: d / 10, NNZ: 1, QuantBits: 8, QuantBlock: 256}
-	r.GlobalLR = 0.3
-	r.LocalLR = 1e-2
-	r.MaxContributionBytes = state.ContributionSize(r.Sketch)
-	return r
+	return gptRules(DevnetName, 2, 32, 4, 32, 10, 8, 16, 0.3, 1e-2)
 }
+
+// testnetRules and mainnetRules use the same scheme as devnet (plain
+// count-sketch at 10×, int8, GlobalLR ≈ 1/√10) with local learning rates
+// for their model sizes (nanoGPT trains its 10M-parameter model at 1e-3).
 func testnetRules() state.Rules {
-	return gptRules(TestnetName, 4, 128, 4, 64, 16384, 16, 32)
+	return gptRules(TestnetName, 4, 128, 4, 64, 10, 16, 16, 0.3, 3e-3)
 }
 func mainnetRules() state.Rules {
-	return gptRules(MainnetName, 6, 384, 6, 256, 131072, 32, 32)
+	return gptRules(MainnetName, 6, 384, 6, 256, 10, 32, 16, 0.3, 1e-3)
 }
 
 // DevnetParams returns the development network: a block at the PoW limit
@@ -333,10 +332,12 @@ func NewGenesisBlock(p *Params) (*Block, error) {
 }
 
 func newGenesisBlock(p *Params, stateRoot Hash) (*Block, error) {
-	if len(p.GenesisMessage) > MaxCoinbasePayload-8 {
-		return nil, ruleError(ErrBadParams, "genesis message: %d bytes, at most %d", len(p.GenesisMessage), MaxCoinbasePayload-8)
+	if len(p.GenesisMessage) > MaxCoinbasePayload-8-HashSize {
+		return nil, ruleError(ErrBadParams, "genesis message: %d bytes, at most %d", len(p.GenesisMessage), MaxCoinbasePayload-8-HashSize)
 	}
+	digest := p.RulesDigest()
 	payload := binary.LittleEndian.AppendUint64(nil, 0)
+	payload = append(payload, digest[:]...)
 	payload = append(payload, p.GenesisMessage...)
 	cb := &Tx{
 		Version: TxVersion,
@@ -359,6 +360,55 @@ func newGenesisBlock(p *Params, stateRoot Hash) (*Block, error) {
 	blk.Header.TxRoot = CalcTxRoot(blk.Txs)
 	blk.Header.GradientRoot = CalcGradientRoot(blk.Contributions)
 	return blk, nil
+}
+
+// RulesDigest commits to every consensus parameter of the network (the
+// chain rules and the training rules). The genesis coinbase carries it
+// after the height, so the genesis hash, which names the network on the
+// wire and anchors every signature, changes whenever any rule does: nodes
+// that disagree on a rule never share a network.
+func (p *Params) RulesDigest() Hash {
+	b := make([]byte, 0, 256)
+	str := func(s string) { b = appendBytes(b, []byte(s)) }
+	u64 := func(v uint64) { b = appendU64(b, v) }
+	i := func(v int) { b = appendU64(b, uint64(int64(v))) }
+	f32 := func(v float32) { b = appendU32(b, math.Float32bits(v)) }
+	str(p.Name)
+	str(p.AddressPrefix)
+	u64(uint64(p.GenesisTimestamp))
+	if p.PowLimit != nil {
+		lim := TargetBytes(p.PowLimit)
+		b = append(b, lim[:]...)
+	}
+	b = appendU32(b, p.PowLimitBits)
+	for _, v := range []int64{p.TargetSpacing, p.ASERTHalfLife, p.MaxFutureDrift} {
+		u64(uint64(v))
+	}
+	i(p.MedianTimeBlocks)
+	u64(p.InitialSubsidy)
+	u64(p.HalvingInterval)
+	u64(p.CoinbaseMaturity)
+	i(p.MaxBlockSize)
+	i(p.MaxGradientSize)
+	i(p.MaxContributions)
+	t := p.Training
+	m := t.Model
+	for _, v := range []int{int(m.Kind), m.Vocab, m.Context, m.Layers, m.Width, m.Heads, m.MLPMult, m.Dim, m.Rows, m.Count} {
+		i(v)
+	}
+	f32(m.Lambda)
+	f32(m.InitStd)
+	sk := t.Sketch
+	for _, v := range []int{int(sk.Family), sk.Rows, sk.NNZ, sk.TopK, sk.QuantBits, sk.QuantBlock} {
+		i(v)
+	}
+	b = append(b, t.InitSeed[:]...)
+	f32(t.GlobalLR)
+	f32(t.LocalLR)
+	for _, v := range []int{t.LocalSteps, t.MaxContributions, t.MaxContributionBytes, t.ChunkSize} {
+		i(v)
+	}
+	return TaggedHash("gradientcoin/rules", b)
 }
 
 // Subsidy returns the block reward (atoms) at height: InitialSubsidy

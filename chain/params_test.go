@@ -101,7 +101,8 @@ func TestGenesisBlock(t *testing.T) {
 		if len(cb.Outputs) != 1 || cb.Outputs[0].Value != 0 || cb.Outputs[0].Address != (Address{}) {
 			t.Errorf("%s: genesis coinbase outputs %+v", p.Name, cb.Outputs)
 		}
-		if len(cb.Payload) < 8 || binary.LittleEndian.Uint64(cb.Payload) != 0 || string(cb.Payload[8:]) != p.GenesisMessage {
+		if len(cb.Payload) < 8 || binary.LittleEndian.Uint64(cb.Payload) != 0 || len(cb.Payload) < 8+HashSize ||
+			Hash(cb.Payload[8:8+HashSize]) != p.RulesDigest() || string(cb.Payload[8+HashSize:]) != p.GenesisMessage {
 			t.Errorf("%s: genesis payload %q", p.Name, cb.Payload)
 		}
 		raw := g.Bytes()

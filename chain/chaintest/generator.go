@@ -23,7 +23,7 @@ import (
 //   - MaxBlockSize = MaxGradientSize + 8 + 4 KiB, so row 10 can build a block
 //     of exactly the maximum size from a few dozen inputs.
 //
-// The genesis block is devnet's (these fields do not enter it).
+// The genesis block is rebuilt for these rules (it commits to them).
 func Params() *chain.Params {
 	p := chain.DevnetParams()
 	p.TargetSpacing = 60
@@ -33,6 +33,9 @@ func Params() *chain.Params {
 	p.MaxContributions = 2
 	p.MaxGradientSize = p.MaxContributions * p.Training.MaxContributionBytes
 	p.MaxBlockSize = p.MaxGradientSize + 4*p.MaxContributions + 4<<10
+	if err := p.InitGenesis(); err != nil {
+		panic("chaintest: " + err.Error()) // the built-in devnet rules are valid
+	}
 	return p
 }
 

@@ -20,6 +20,9 @@ import (
 func TestDevnetSmall(t *testing.T) {
 	p := chain.DevnetParams()
 	p.Training.LocalSteps = 2 // fast under -race
+	if err := p.InitGenesis(); err != nil { // the genesis commits to the rules
+		t.Fatal(err)
+	}
 	var prog bytes.Buffer
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

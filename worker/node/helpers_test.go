@@ -23,6 +23,9 @@ func testParams(t testing.TB) *chain.Params {
 	t.Helper()
 	p := chain.DevnetParams()
 	p.Training.LocalSteps = 2
+	if err := p.InitGenesis(); err != nil { // the genesis commits to the rules
+		t.Fatal(err)
+	}
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,8 @@
 GO      ?= go
 BIN     ?= bin/gradientcoin
 FUZZTIME ?= 5m
+COMMIT  := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+LDFLAGS := -X main.commit=$(COMMIT)
 
 .DEFAULT_GOAL := help
 .PHONY: help build test test-race bench fuzz lint kernels build-cuda cuda-toolkit
@@ -10,7 +12,7 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build the gradientcoin binary (no CUDA) into bin/
-	$(GO) build -o $(BIN) ./cmd/gradientcoin
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/gradientcoin
 
 test: ## run every test with the race detector (the README's test command)
 	$(GO) test -race ./...
@@ -40,7 +42,7 @@ kernels: ## rebuild kernels/*.fatbin from kernels/*.cu with nvcc 11.8 (reproduci
 build-cuda: ## build with -tags gccuda: the binary (or ./gpu/... until cmd exists) and GPU test binaries in .gpu/
 	@if ls cmd/gradientcoin/*.go >/dev/null 2>&1; then \
 		echo "$(GO) build -tags gccuda -o $(CUDA_BIN) ./cmd/gradientcoin"; \
-		$(GO) build -tags gccuda -o $(CUDA_BIN) ./cmd/gradientcoin; \
+		$(GO) build -tags gccuda -ldflags "$(LDFLAGS)" -o $(CUDA_BIN) ./cmd/gradientcoin; \
 	else \
 		echo "$(GO) build -tags gccuda ./gpu/... ./kernels/..."; \
 		$(GO) build -tags gccuda ./gpu/... ./kernels/...; \

@@ -30,7 +30,7 @@ func TestWalletPayment(t *testing.T) {
 	if len(sa.Addrs) == 0 {
 		t.Fatalf("node A has no p2p address: %+v", sa)
 	}
-	b := startNode(t, env, db, "--mine=false", "--train=false", "--bootstrap", dialable(sa.Addrs[0]))
+	b := startNode(t, env, db, "--mine=false", "--train=false", "--bootstrap", sa.Addrs[0])
 	// B connects and syncs A's chain (to within a few blocks: A mines on).
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -101,16 +101,4 @@ func TestWalletPayment(t *testing.T) {
 	if !found {
 		t.Errorf("A's history lacks the payment %s", sent.TxID)
 	}
-}
-
-// dialable drops a repeated /p2p/<id> suffix from a node address.
-func dialable(addr string) string {
-	first := strings.Index(addr, "/p2p/")
-	if first < 0 {
-		return addr
-	}
-	if second := strings.Index(addr[first+5:], "/p2p/"); second >= 0 {
-		return addr[:first+5+second]
-	}
-	return addr
 }

@@ -19,7 +19,7 @@ import (
 // node has mined coins in the sum the chain issued, and the loss falls.
 func TestDevnetSmall(t *testing.T) {
 	p := chain.DevnetParams()
-	p.Training.LocalSteps = 2 // fast under -race
+	p.Training.LocalSteps = 2               // fast under -race
 	if err := p.InitGenesis(); err != nil { // the genesis commits to the rules
 		t.Fatal(err)
 	}

@@ -292,8 +292,8 @@ func (n *Node) Addrs() []string {
 		return nil
 	}
 	var out []string
-	for _, a := range n.net.Addrs() {
-		out = append(out, a.String()+"/p2p/"+n.net.ID().String())
+	for _, a := range n.net.Addrs() { // already end in /p2p/<id>
+		out = append(out, a.String())
 	}
 	return out
 }

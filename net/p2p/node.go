@@ -40,6 +40,8 @@ type Node struct {
 	log   zerolog.Logger
 	deps  Deps
 	codec *wire.Codec
+	// snapCodec compresses snapshot chunks (wire.SnapshotLevel).
+	snapCodec *wire.Codec
 
 	host  host.Host
 	bw    *metrics.BandwidthCounter
@@ -104,12 +106,17 @@ func New(cfg Config, deps Deps) (*Node, error) {
 	if err != nil {
 		return nil, wrapf(ErrConfig, err, "codec")
 	}
+	snapCodec, err := wire.NewCodec(wire.SnapshotLevel)
+	if err != nil {
+		return nil, wrapf(ErrConfig, err, "snapshot codec")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
 		cfg:       cfg,
 		log:       cfg.Logger.With().Str("module", "p2p").Logger(),
 		deps:      deps,
 		codec:     codec,
+		snapCodec: snapCodec,
 		bw:        metrics.NewBandwidthCounter(),
 		statusReq: make(chan peer.ID, 256),
 		connSem:   make(chan struct{}, 8),

@@ -225,7 +225,7 @@ func (n *Node) serveSnapChunk(p peer.ID, s network.Stream) error {
 	if !n.peers.allowBytes(p, len(chunk)) {
 		return n.codec.WriteBlobStatus(s, wire.BlobBusy)
 	}
-	return n.codec.WriteBlob(s, chunk)
+	return n.snapCodec.WriteBlob(s, chunk)
 }
 
 // --- requester side ---

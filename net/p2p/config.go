@@ -129,6 +129,7 @@ func DefaultConfig() Config {
 		CatchUpBlocks:       6,
 		BodyBatch:           16,
 		BodyWindow:          16,
+		EnableMDNS:          true,
 		GossipHeartbeat:     time.Second,
 		CompressionLevel:    wire.DefaultLevel,
 	}
@@ -145,6 +146,9 @@ func ConfigForParams(p *chain.Params) Config {
 	c.MaxContributionSize = p.Training.MaxContributionBytes
 	c.StateChunk = p.Training.ChunkSize
 	c.Bootstrap = append([]string(nil), p.Bootstrap...)
+	// The open networks find peers through the DHT; a devnet is local
+	// (mDNS and explicit peers) unless the caller turns it on.
+	c.EnableDHT = p.Name != chain.DevnetName
 	if p.DefaultPort > 0 {
 		c.ListenAddrs = []string{fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", p.DefaultPort)}
 		if QUICUnsafe() == "" {
@@ -160,6 +164,7 @@ func TestConfig(p *chain.Params) Config {
 	c := ConfigForParams(p)
 	c.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
 	c.Bootstrap = nil
+	c.EnableMDNS, c.EnableDHT = false, false
 	c.LowPeers, c.HighPeers = 8, 32
 	c.ConnGrace = 10 * time.Second
 	c.BanDuration = time.Minute

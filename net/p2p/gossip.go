@@ -109,8 +109,14 @@ func (n *Node) startGossip() error {
 		pubsub.WithFloodPublish(true),
 		pubsub.WithPeerExchange(n.cfg.EnableDHT),
 		pubsub.WithMaxMessageSize(wire.CompressBound(wire.MaxFrame)+4096),
-		pubsub.WithValidateQueueSize(256),
-		pubsub.WithPeerOutboundQueueSize(256),
+		// Bounded memory under a flood: at most 64 messages (of at most
+		// ~1 MiB each) wait for validation, at most 96 validations run
+		// (the per-topic concurrencies below; the global throttle caps
+		// them too), and 64 RPCs wait per outbound peer. Excess is
+		// dropped, never queued without bound.
+		pubsub.WithValidateQueueSize(64),
+		pubsub.WithValidateThrottle(128),
+		pubsub.WithPeerOutboundQueueSize(64),
 		pubsub.WithBlacklist(bl),
 		pubsub.WithRawTracer(n.mesh),
 	)

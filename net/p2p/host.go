@@ -149,7 +149,9 @@ func (d *discovery) start(ctx context.Context) error {
 	if n.cfg.EnableMDNS {
 		d.mdns = mdns.NewMdnsService(n.host, n.cfg.namespace(), d)
 		if err := d.mdns.Start(); err != nil {
-			return wrapf(ErrConfig, err, "mdns")
+			// No multicast here (a container, say): carry on without it.
+			n.log.Warn().Err(err).Msg("mDNS discovery unavailable")
+			d.mdns = nil
 		}
 	}
 	if n.cfg.EnableDHT {

@@ -400,3 +400,20 @@ func TestQUICGoPin(t *testing.T) {
 	}
 	t.Fatal("quic-go not in go.mod")
 }
+
+// TestBootstrapAndDiscovery: a node configured with another as its
+// bootstrap peer dials it by itself; with the DHT and mDNS on, both start
+// and stop cleanly (the DHT runs in its own namespace on loopback).
+func TestBootstrapAndDiscovery(t *testing.T) {
+	p := chain.DevnetParams()
+	on := func(c *Config, _ *Deps) { c.EnableDHT, c.EnableMDNS = true, true }
+	a := newTNode(t, p, "a", on)
+	var addrs []string
+	for _, m := range a.n.Addrs() {
+		addrs = append(addrs, m.String())
+	}
+	b := newTNode(t, p, "b", on, func(c *Config, _ *Deps) { c.Bootstrap = addrs })
+	waitFor(t, 15*time.Second, "b dials its bootstrap peer and learns its status", func() bool {
+		return connected(b, a) && b.n.peers.status(a.n.ID()) != nil
+	})
+}

@@ -1,6 +1,3 @@
-// Package nettest holds test helpers shared by the net packages: hand-made
-// zstd bombs and other hostile inputs. It is internal and used by tests
-// only.
 package nettest
 
 import "encoding/binary"

@@ -16,6 +16,7 @@ import (
 	"github.com/gradientcoin/gradientcoin/chain"
 	"github.com/gradientcoin/gradientcoin/chain/chaintest"
 	"github.com/gradientcoin/gradientcoin/chain/state"
+	"github.com/gradientcoin/gradientcoin/chain/store"
 )
 
 // testMempool is a minimal Mempool over a BlockChain: sanity checks and
@@ -162,6 +163,28 @@ func newTNode(t testing.TB, p *chain.Params, name string, opts ...nodeOpt) *tnod
 	}
 	t.Cleanup(func() { bc.Close() })
 	return newTNodeOn(t, bc, name, opts...)
+}
+
+// newTNodeBolt starts a node whose chain lives in a bbolt store at path
+// (NoSync: these tests close cleanly); closing it is the caller's job
+// (closeBolt), so that the store can be reopened and inspected.
+func newTNodeBolt(t testing.TB, p *chain.Params, name, path string, opts ...nodeOpt) (*tnode, *store.Store) {
+	t.Helper()
+	st, err := store.Open(path, &store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc, err := chain.New(chain.Config{Params: p, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newTNodeOn(t, bc, name, opts...), st
+}
+
+func closeBolt(tn *tnode, st *store.Store) {
+	tn.n.Close()
+	tn.bc.Close()
+	st.Close()
 }
 
 // newTNodeOn starts a node on an existing chain (several nodes may serve

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/gradientcoin/gradientcoin/chain"
 	"github.com/gradientcoin/gradientcoin/chain/chaintest"
+	"github.com/gradientcoin/gradientcoin/chain/store"
 	"github.com/gradientcoin/gradientcoin/net/internal/nettest"
 	"github.com/gradientcoin/gradientcoin/net/wire"
 )
@@ -42,12 +44,14 @@ func heapTotal() uint64 {
 // TestHostileGossip: an attacker publishes malformed, truncated,
 // oversized and zstd-bomb messages on every topic. The victim rejects
 // (and charges) what is provably bad, ignores what is merely unusable,
-// never allocates anywhere near a bomb's size, and keeps working.
+// never allocates anywhere near a bomb's size, and keeps working; its
+// bbolt store, reopened afterwards, holds exactly the valid chain.
 func TestHostileGossip(t *testing.T) {
 	p := chain.DevnetParams()
 	b := newBuilder(t, p)
 	prefix := b.run(3)
-	victim := newTNode(t, p, "victim", func(c *Config, _ *Deps) { c.BanThreshold = 1e9 })
+	dbPath := filepath.Join(t.TempDir(), "chain.db")
+	victim, db := newTNodeBolt(t, p, "victim", dbPath, func(c *Config, _ *Deps) { c.BanThreshold = 1e9 })
 	helper := newTNode(t, p, "helper")
 	for _, tn := range []*tnode{victim, helper} {
 		tn.feed(t, prefix...)
@@ -173,6 +177,27 @@ func TestHostileGossip(t *testing.T) {
 	waitFor(t, 10*time.Second, "victim accepts a valid block after the attack", func() bool { return victim.tip() == valid.Hash() })
 	if victim.tip() == orphan.Hash() {
 		t.Fatal("victim took the orphan")
+	}
+
+	// The store holds the valid chain and nothing the attacker sent.
+	closeBolt(victim, db)
+	db, err = store.Open(dbPath, &store.Options{NoSync: true})
+	if err != nil {
+		t.Fatalf("reopen store: %v", err)
+	}
+	defer db.Close()
+	bc, err := chain.New(chain.Config{Params: p, Store: db})
+	if err != nil {
+		t.Fatalf("reopen chain: %v", err)
+	}
+	defer bc.Close()
+	if got := bc.Tip().Hash; got != valid.Hash() {
+		t.Fatalf("reopened tip %s, want %s", got, valid.Hash())
+	}
+	for name, h := range map[string]chain.Hash{"bad proof of work": badPoW.Hash(), "orphan": orphan.Hash()} {
+		if _, err := db.FetchBlock(h); !errors.Is(err, chain.ErrNotFound) {
+			t.Fatalf("store holds the %s block (err %v)", name, err)
+		}
 	}
 }
 

@@ -22,9 +22,9 @@ type Config struct {
 	// DataDir holds the identity key (IdentityFile). Empty: a fresh
 	// key every start (tests).
 	DataDir string
-	// ListenAddrs are multiaddrs to listen on. A /quic-v1 address (or
-	// EnableQUIC) adds the QUIC transport, which New refuses in a binary
-	// whose quic-go is known to panic (see QUICUnsafe).
+	// ListenAddrs are multiaddrs to listen on (TCP and QUIC: /tcp/<port>,
+	// /udp/<port>/quic-v1). A QUIC address (or EnableQUIC) adds the QUIC
+	// transport.
 	ListenAddrs []string
 	// EnableQUIC adds the QUIC transport for dialling even when no QUIC
 	// address is listened on.
@@ -136,8 +136,8 @@ func DefaultConfig() Config {
 }
 
 // ConfigForParams returns DefaultConfig filled from network parameters:
-// names, caps, state chunk, bootstrap peers and listen port (TCP, plus
-// QUIC on the same port when this binary's quic-go is safe).
+// names, caps, state chunk, bootstrap peers and listen port (TCP and
+// QUIC on the same port number).
 func ConfigForParams(p *chain.Params) Config {
 	c := DefaultConfig()
 	c.Network = p.Name
@@ -150,9 +150,9 @@ func ConfigForParams(p *chain.Params) Config {
 	// (mDNS and explicit peers) unless the caller turns it on.
 	c.EnableDHT = p.Name != chain.DevnetName
 	if p.DefaultPort > 0 {
-		c.ListenAddrs = []string{fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", p.DefaultPort)}
-		if QUICUnsafe() == "" {
-			c.ListenAddrs = append(c.ListenAddrs, fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", p.DefaultPort))
+		c.ListenAddrs = []string{
+			fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", p.DefaultPort),
+			fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", p.DefaultPort),
 		}
 	}
 	return c
@@ -217,17 +217,8 @@ func (c *Config) now() time.Time {
 	return time.Now()
 }
 
+// defaultListen is TCP and QUIC on all interfaces, ports picked by the
+// system.
 func defaultListen() []string {
-	if QUICUnsafe() == "" {
-		return []string{"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"}
-	}
-	return []string{"/ip4/0.0.0.0/tcp/0"}
+	return []string{"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"}
 }
-
-// QUICUnsafe says why this binary must not run the QUIC transport ("" if
-// it may): quic-go before v0.57.1 built with Go 1.26 or later panics on
-// the server side of every handshake (quic-go#5572), so any peer could
-// crash the node by dialling it over QUIC. The project pins go-libp2p
-// v0.45.0, which pins quic-go v0.55.0; go-libp2p v0.46.0 (quic-go v0.57.1)
-// lifts this.
-func QUICUnsafe() string { return quicUnsafe() }

@@ -3,8 +3,6 @@ package p2p
 import (
 	"context"
 	"fmt"
-	"runtime"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -37,39 +35,6 @@ func (c *Config) protocolID(name string) protocol.ID {
 
 func (c *Config) topicName(name string) string { return c.namespace() + "/" + name + "/1" }
 
-// quicUnsafe reports why the QUIC transport must not run in this binary,
-// or "" if it may. quic-go before v0.57.1 panics during the server side of
-// a handshake when built with Go 1.26 or later (crypto/tls's
-// QUICConn.SendSessionTicket changed; quic-go issue #5572, fixed by
-// quic-go PR #5462): any peer that dials us over QUIC would crash the
-// node. go-libp2p v0.45.0 pins quic-go v0.55.0; v0.46.0 moves to v0.57.1.
-func quicUnsafe() string {
-	goVersion, quicVersion := runtime.Version(), pinnedQUICGo
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, d := range bi.Deps { // absent from test binaries
-			if d.Path == "github.com/quic-go/quic-go" {
-				if d.Replace != nil {
-					d = d.Replace
-				}
-				quicVersion = d.Version
-			}
-		}
-	}
-	goMinor := 0
-	fmt.Sscanf(strings.TrimPrefix(goVersion, "go1."), "%d", &goMinor)
-	var major, minor, patch int
-	fmt.Sscanf(quicVersion, "v%d.%d.%d", &major, &minor, &patch)
-	if goMinor >= 26 && major == 0 && (minor < 57 || (minor == 57 && patch < 1)) {
-		return fmt.Sprintf("quic-go %s panics on handshakes when built with %s (quic-go#5572; needs quic-go >= v0.57.1, i.e. go-libp2p >= v0.46.0)", quicVersion, goVersion)
-	}
-	return ""
-}
-
-// pinnedQUICGo is the quic-go version go.mod resolves (through go-libp2p
-// v0.45.0), used when the binary carries no module information (test
-// binaries). TestQUICGoPin keeps it in step with go.mod.
-const pinnedQUICGo = "v0.55.0"
-
 func hasQUIC(addrs []string) bool {
 	for _, a := range addrs {
 		if strings.Contains(a, "/quic") {
@@ -86,9 +51,9 @@ func newHost(cfg *Config, key crypto.PrivKey, g gater, bw metrics.Reporter) (hos
 	}
 	transports := []libp2p.Option{libp2p.Transport(tcp.NewTCPTransport)}
 	if cfg.EnableQUIC || hasQUIC(cfg.ListenAddrs) {
-		if why := quicUnsafe(); why != "" {
-			return nil, errorf(ErrConfig, "QUIC refused: %s", why)
-		}
+		// quic-go must be v0.57.1 or later under Go 1.26 (older ones panic
+		// on the server side of every handshake, quic-go#5572);
+		// go-libp2p v0.46.0 brings it, and TestQUICHandshakes guards it.
 		transports = append(transports, libp2p.Transport(quic.NewTransport))
 	}
 	h, err := libp2p.New(

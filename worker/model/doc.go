@@ -21,6 +21,13 @@
 // supplies the graph, symbolic differentiation (gradient accumulation of
 // the tied token embedding included) and the tape machine.
 //
+// ForwardContext and LossGradContext stop a run between operators once
+// their context is done and return ctx.Err() (a node shutting down does
+// not wait for a whole pass of a large model); the model stays usable.
+// Every operator of a GPT's graph checks the context of its model's
+// current run; GPT builds are serialised so that each graph's operators
+// are tagged with their own model.
+//
 // The package is silent (no logging) and never panics on bad input.
 //
 // # Errors

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"context"
 	"fmt"
 	"math"
 
@@ -34,6 +35,7 @@ type GPT struct {
 	loss     *G.Node
 	grads    G.Nodes
 	vm       G.VM
+	ctl      *runCtl // the context of the current run, seen by the operators
 
 	logitsCopy []float32
 }
@@ -93,6 +95,7 @@ func NewGPT(cfg state.ModelConfig, batch, seq int, withGrad bool) (*GPT, error) 
 		weights: make([]float32, n),
 		idsBuf:  make([]float32, batch*seq),
 		tgtBuf:  make([]float32, batch*seq),
+		ctl:     new(runCtl),
 	}
 	if err := m.build(); err != nil {
 		return nil, err
@@ -101,6 +104,12 @@ func NewGPT(cfg state.ModelConfig, batch, seq int, withGrad bool) (*GPT, error) 
 }
 
 func (m *GPT) build() error {
+	buildMu.Lock()
+	building.Store(m.ctl)
+	defer func() {
+		building.Store(nil)
+		buildMu.Unlock()
+	}()
 	g := G.NewGraph()
 	m.g = g
 	byName := make(map[string]*G.Node, len(m.layout))
@@ -231,9 +240,22 @@ func (m *GPT) load(w []float32, inputs, targets []int32) error {
 	return nil
 }
 
-func (m *GPT) run() (float32, error) {
+// run executes the graph. A cancellable ctx is checked before every
+// operator; once it is done the run stops there and returns ctx.Err()
+// (the model stays usable: the next run starts over).
+func (m *GPT) run(ctx context.Context) (float32, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if ctx.Done() != nil {
+		m.ctl.ctx.Store(&ctx)
+		defer m.ctl.ctx.Store(nil)
+	}
 	if err := m.vm.RunAll(); err != nil {
 		m.vm.Reset()
+		if cerr := ctx.Err(); cerr != nil {
+			return 0, cerr
+		}
 		return 0, fmt.Errorf("running graph: %w", err)
 	}
 	lv, ok := m.loss.Value().(*G.F32)
@@ -252,6 +274,12 @@ func (m *GPT) run() (float32, error) {
 // targets are ignored) under weights w, and writes its gradient into grad
 // (same layout as w). The model must have been built withGrad.
 func (m *GPT) LossGrad(w []float32, inputs, targets []int32, grad []float32) (float32, error) {
+	return m.LossGradContext(context.Background(), w, inputs, targets, grad)
+}
+
+// LossGradContext is LossGrad that stops between operators once ctx is
+// done and then returns ctx.Err() (grad is then unspecified).
+func (m *GPT) LossGradContext(ctx context.Context, w []float32, inputs, targets []int32, grad []float32) (float32, error) {
 	if !m.withGrad {
 		return 0, fmt.Errorf("%w: model was built without gradients", ErrBadConfig)
 	}
@@ -262,7 +290,7 @@ func (m *GPT) LossGrad(w []float32, inputs, targets []int32, grad []float32) (fl
 		return 0, err
 	}
 	defer m.vm.Reset()
-	loss, err := m.run()
+	loss, err := m.run(ctx)
 	if err != nil {
 		return loss, err
 	}
@@ -286,11 +314,17 @@ func (m *GPT) LossGrad(w []float32, inputs, targets []int32, grad []float32) (fl
 // (nil targets: loss 0) and the logits, batch·seq rows of Vocab entries.
 // The logits slice belongs to the model and is valid until the next call.
 func (m *GPT) Forward(w []float32, inputs, targets []int32) (float32, []float32, error) {
+	return m.ForwardContext(context.Background(), w, inputs, targets)
+}
+
+// ForwardContext is Forward that stops between operators once ctx is done
+// and then returns ctx.Err().
+func (m *GPT) ForwardContext(ctx context.Context, w []float32, inputs, targets []int32) (float32, []float32, error) {
 	if err := m.load(w, inputs, targets); err != nil {
 		return 0, nil, err
 	}
 	defer m.vm.Reset()
-	loss, err := m.run()
+	loss, err := m.run(ctx)
 	if err != nil {
 		return loss, nil, err
 	}

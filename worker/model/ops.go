@@ -1,9 +1,12 @@
 package model
 
 import (
+	"context"
 	"fmt"
 	"hash"
 	"hash/fnv"
+	"sync"
+	"sync/atomic"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
@@ -37,8 +40,40 @@ type arg struct {
 	shape tensor.Shape
 }
 
-// graphOp wraps a kernel as a gorgonia operator.
-type graphOp struct{ k kernel }
+// graphOp wraps a kernel as a gorgonia operator. ctl, when set, is the
+// run control of the model whose graph holds the operator: Do returns the
+// run's context error before computing anything once it is cancelled, so
+// a cancelled forward or backward pass stops at the next operator.
+type graphOp struct {
+	k   kernel
+	ctl *runCtl
+}
+
+// runCtl carries the context of a model's current run to its operators.
+type runCtl struct {
+	ctx atomic.Pointer[context.Context]
+}
+
+// err is the current run's context error (nil outside a cancellable run).
+func (c *runCtl) err() error {
+	if c == nil {
+		return nil
+	}
+	if p := c.ctx.Load(); p != nil {
+		return (*p).Err()
+	}
+	return nil
+}
+
+// Graph construction (apply, and the gradient operators gorgonia's Grad
+// creates through SymDiff) tags every operator with the run control of
+// the model being built: buildMu serialises GPT builds, building is the
+// control of the one in progress (nil otherwise, e.g. for the exported
+// node constructors used on their own).
+var (
+	buildMu  sync.Mutex
+	building atomic.Pointer[runCtl]
+)
 
 var (
 	_ G.Op   = graphOp{}
@@ -116,6 +151,9 @@ func valueArg(v G.Value) (arg, error) {
 }
 
 func (o graphOp) Do(vs ...G.Value) (G.Value, error) {
+	if err := o.ctl.err(); err != nil {
+		return nil, err
+	}
 	if len(vs) != o.Arity() {
 		return nil, fmt.Errorf("%w: %s takes %d inputs, got %d", ErrShape, o.k.name(), o.Arity(), len(vs))
 	}
@@ -180,7 +218,7 @@ func apply(k kernel, children ...*G.Node) (*G.Node, error) {
 			return nil, shapeErr(k.name(), "input %d is a nil node", i)
 		}
 	}
-	return G.ApplyOp(graphOp{k}, children...)
+	return G.ApplyOp(graphOp{k: k, ctl: building.Load()}, children...)
 }
 
 // applyAll applies each kernel to its children and collects the nodes,

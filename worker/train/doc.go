@@ -14,6 +14,9 @@
 //   - EvalLoss (mean loss over fixed batches, e.g. data.Windows of the
 //     validation stream) and ExactMatch (share of synthetic problems whose
 //     whole answer is the model's greedy prediction) measure progress.
+//   - StepsContext, LocalContext and EvalLossContext stop once their
+//     context is done (between steps or batches, and inside a GPT's pass
+//     between operators) with an error matching ctx.Err().
 //   - Generate continues a prompt with temperature and top-k sampling from a
 //     seeded generator (temperature ≤ 0: greedy).
 //

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -13,12 +14,22 @@ import (
 // EvalLoss returns the mean loss of w over batches (each the model's batch
 // shape), e.g. data.Windows of a validation stream.
 func EvalLoss(m *model.GPT, w []float32, batches []data.Batch) (float64, error) {
+	return EvalLossContext(context.Background(), m, w, batches)
+}
+
+// EvalLossContext is EvalLoss that stops once ctx is done (between
+// batches and between the model's operators) and then returns an error
+// matching ctx.Err().
+func EvalLossContext(ctx context.Context, m *model.GPT, w []float32, batches []data.Batch) (float64, error) {
 	if len(batches) == 0 {
 		return 0, fmt.Errorf("%w: no evaluation batches", ErrBadConfig)
 	}
 	var sum float64
 	for i, b := range batches {
-		l, _, err := m.Forward(w, b.Inputs, b.Targets)
+		if err := ctx.Err(); err != nil {
+			return 0, fmt.Errorf("evaluation batch %d: %w", i, err)
+		}
+		l, _, err := m.ForwardContext(ctx, w, b.Inputs, b.Targets)
 		if err != nil {
 			return 0, fmt.Errorf("evaluation batch %d: %w", i, err)
 		}

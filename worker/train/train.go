@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -211,6 +212,13 @@ type Objective interface {
 	LossGrad(w, grad []float32, rng *rand.Rand) (float32, error)
 }
 
+// ContextObjective is an Objective whose LossGrad can stop part-way once
+// ctx is done (returning ctx.Err()); StepsContext uses it when it can.
+type ContextObjective interface {
+	Objective
+	LossGradContext(ctx context.Context, w, grad []float32, rng *rand.Rand) (float32, error)
+}
+
 // GPTObjective is the language-model loss of a GPT on batches from a
 // sampler (whose batch shape must match the model's).
 type GPTObjective struct {
@@ -234,8 +242,14 @@ func (o *GPTObjective) NumParams() int { return o.model.NumParams() }
 
 // LossGrad draws a batch and returns its loss and gradient.
 func (o *GPTObjective) LossGrad(w, grad []float32, rng *rand.Rand) (float32, error) {
+	return o.LossGradContext(context.Background(), w, grad, rng)
+}
+
+// LossGradContext is LossGrad that stops between the model's operators
+// once ctx is done (returning ctx.Err()).
+func (o *GPTObjective) LossGradContext(ctx context.Context, w, grad []float32, rng *rand.Rand) (float32, error) {
 	o.sampler.Fill(rng, &o.batch)
-	return o.model.LossGrad(w, o.batch.Inputs, o.batch.Targets, grad)
+	return o.model.LossGradContext(ctx, w, o.batch.Inputs, o.batch.Targets, grad)
 }
 
 // RegressionObjective is the full-batch softmax-regression loss (the
@@ -254,6 +268,14 @@ func (o RegressionObjective) LossGrad(w, grad []float32, _ *rand.Rand) (float32,
 // Steps runs k optimizer steps on w in place and returns the loss before
 // each step. On error w holds the weights after the last good step.
 func Steps(obj Objective, w []float32, opt *Optimizer, k int, rng *rand.Rand) ([]float32, error) {
+	return StepsContext(context.Background(), obj, w, opt, k, rng)
+}
+
+// StepsContext is Steps that stops once ctx is done: it checks ctx before
+// every step and, for a ContextObjective, inside the step's gradient
+// computation; it then returns the losses so far and an error matching
+// ctx.Err(), with w holding the weights after the last completed step.
+func StepsContext(ctx context.Context, obj Objective, w []float32, opt *Optimizer, k int, rng *rand.Rand) ([]float32, error) {
 	if len(w) != obj.NumParams() {
 		return nil, fmt.Errorf("%w: %d weights, objective has %d parameters", ErrShape, len(w), obj.NumParams())
 	}
@@ -262,8 +284,20 @@ func Steps(obj Objective, w []float32, opt *Optimizer, k int, rng *rand.Rand) ([
 	}
 	grad := make([]float32, len(w))
 	losses := make([]float32, 0, k)
+	cobj, _ := obj.(ContextObjective)
 	for i := 0; i < k; i++ {
-		l, err := obj.LossGrad(w, grad, rng)
+		if err := ctx.Err(); err != nil {
+			return losses, fmt.Errorf("step %d: %w", i, err)
+		}
+		var (
+			l   float32
+			err error
+		)
+		if cobj != nil {
+			l, err = cobj.LossGradContext(ctx, w, grad, rng)
+		} else {
+			l, err = obj.LossGrad(w, grad, rng)
+		}
 		if err != nil {
 			return losses, fmt.Errorf("step %d: %w", i, err)
 		}
@@ -280,8 +314,13 @@ func Steps(obj Objective, w []float32, opt *Optimizer, k int, rng *rand.Rand) ([
 // generator seeded by seed. It returns the new weights (parent is not
 // modified) and the loss before each step.
 func Local(obj Objective, parent []float32, opt *Optimizer, k int, seed uint64) ([]float32, []float32, error) {
+	return LocalContext(context.Background(), obj, parent, opt, k, seed)
+}
+
+// LocalContext is Local that stops once ctx is done (see StepsContext).
+func LocalContext(ctx context.Context, obj Objective, parent []float32, opt *Optimizer, k int, seed uint64) ([]float32, []float32, error) {
 	w := append([]float32(nil), parent...)
-	losses, err := Steps(obj, w, opt, k, NewRand(seed))
+	losses, err := StepsContext(ctx, obj, w, opt, k, NewRand(seed))
 	if err != nil {
 		return nil, losses, err
 	}

@@ -25,8 +25,16 @@ func (s BlockStatus) KnownInvalid() bool {
 	return s&(StatusValidateFailed|StatusInvalidAncestor) != 0
 }
 
+// HaveData reports whether the block's body is stored (or, for a block
+// that extends the tip, held until its connect commit). A node without it
+// is a header from ProcessHeaders (headers-first sync).
+func (s BlockStatus) HaveData() bool { return s&StatusDataStored != 0 }
+
 // blockNode is one header in the index. Nodes link to their parent and
 // children; workSum is the chain work from genesis through this block.
+// A node without StatusDataStored is header-only (ProcessHeaders): its
+// body has not arrived. Every node with data has data in all its
+// ancestors (a block is stored only on a parent with data).
 type blockNode struct {
 	hash     Hash
 	parent   *blockNode

@@ -34,6 +34,9 @@ type Config struct {
 	// of state.Backend, bit-identical to the CPU reference); nil: the CPU
 	// reference.
 	Backend state.Backend
+	// MaxHeaderNodes bounds the header-only entries of the block index
+	// (ProcessHeaders; default DefaultMaxHeaderNodes).
+	MaxHeaderNodes int
 }
 
 // ProcessResult says what ProcessBlock did with a block.
@@ -79,16 +82,21 @@ type BlockChain struct {
 	store    Store
 	interval uint64
 
-	mu      sync.RWMutex
-	index   *blockIndex
-	main    chainView
-	weights []float32
-	supply  uint64
-	orphans *orphanPool
-	ckpt    *checkpointer
-	backend state.Backend // de-sketch for Apply (nil: CPU reference)
-	failed  error         // a store write failed: the in-memory state may be ahead of the store
-	closed  bool
+	mu    sync.RWMutex
+	index *blockIndex
+	main  chainView
+	// weights after the tip; nil while they are not known (the tip is
+	// below a pending snapshot, see ImportSnapshot): rebuilt on demand.
+	weights    []float32
+	snap       *pendingSnapshot // imported snapshot whose block has not connected
+	headerOnly int              // index entries with status 0 (ProcessHeaders)
+	maxHeaders int
+	supply     uint64
+	orphans    *orphanPool
+	ckpt       *checkpointer
+	backend    state.Backend // de-sketch for Apply (nil: CPU reference)
+	failed     error         // a store write failed: the in-memory state may be ahead of the store
+	closed     bool
 
 	subsMu sync.Mutex
 	subs   map[uint64]func(TipEvent)
@@ -118,18 +126,23 @@ func New(cfg Config) (*BlockChain, error) {
 		return nil, err
 	}
 	bc := &BlockChain{
-		p:        p,
-		store:    cfg.Store,
-		interval: cfg.CheckpointInterval,
-		index:    newBlockIndex(),
-		orphans:  newOrphanPool(cfg.MaxOrphans, orphanBytes(cfg.MaxOrphanBytes, p.MaxBlockSize), cfg.OrphanTTL),
-		ckpt:     ck,
-		subs:     make(map[uint64]func(TipEvent)),
-		backend:  cfg.Backend,
+		p:          p,
+		store:      cfg.Store,
+		interval:   cfg.CheckpointInterval,
+		index:      newBlockIndex(),
+		orphans:    newOrphanPool(cfg.MaxOrphans, orphanBytes(cfg.MaxOrphanBytes, p.MaxBlockSize), cfg.OrphanTTL),
+		ckpt:       ck,
+		subs:       make(map[uint64]func(TipEvent)),
+		backend:    cfg.Backend,
+		maxHeaders: cfg.MaxHeaderNodes,
 	}
 	if bc.interval == 0 {
 		bc.interval = DefaultCheckpointInterval
 	}
+	if bc.maxHeaders <= 0 {
+		bc.maxHeaders = DefaultMaxHeaderNodes
+	}
+	bc.restoreSnapshot()
 	st, ok, err := bc.store.State()
 	if err != nil {
 		return nil, storeErr("read chain state", err)
@@ -160,11 +173,22 @@ func New(cfg Config) (*BlockChain, error) {
 		return nil, ruleError(ErrBadGenesis, "stored main chain does not start at genesis %s", p.GenesisHash)
 	}
 	bc.supply = st.Supply
-	w, err := bc.weightsAt(tip)
-	if err != nil {
-		return nil, err
+	if s := bc.snap; s != nil {
+		if n := bc.index.lookup(s.hash); n != nil && bc.main.contains(n) {
+			bc.clearSnapshot() // connected just before a crash
+		} else if n != nil {
+			bc.bindSnapshot(n)
+		} else if tip.height >= s.header.Height {
+			bc.clearSnapshot()
+		}
 	}
-	bc.weights = w
+	if s := bc.snap; s == nil || tip.height >= s.header.Height {
+		w, err := bc.weightsAt(tip)
+		if err != nil {
+			return nil, err
+		}
+		bc.weights = w
+	} // else: the tip is below a pending snapshot; its weights on demand
 	bc.mu.Lock()
 	_, _, err = bc.activateBestChain(nil, nil)
 	bc.mu.Unlock()
@@ -248,7 +272,7 @@ func (bc *BlockChain) Close() error {
 	}
 	bc.closed = true
 	tip := bc.main.tip()
-	if bc.ckpt.dir != "" && bc.failed == nil && tip.height > 0 {
+	if bc.ckpt.dir != "" && bc.failed == nil && tip.height > 0 && bc.weights != nil {
 		return bc.ckpt.save(tip.height, tip.hash, bc.weights)
 	}
 	return nil
@@ -337,7 +361,10 @@ func (bc *BlockChain) ProcessBlock(blk *Block, now int64) (ProcessResult, error)
 		if n.status.KnownInvalid() {
 			return res, ruleError(ErrKnownInvalid, "block %s is known to be invalid", hash)
 		}
-		return res, ruleError(ErrDuplicateBlock, "block %s already known", hash)
+		if n.status.HaveData() {
+			return res, ruleError(ErrDuplicateBlock, "block %s already known", hash)
+		}
+		// header-only (ProcessHeaders): the body is new
 	}
 	if bc.orphans.has(hash) {
 		return res, ruleError(ErrDuplicateBlock, "block %s already in the orphan pool", hash)
@@ -349,7 +376,7 @@ func (bc *BlockChain) ProcessBlock(blk *Block, now int64) (ProcessResult, error)
 		return res, ruleError(ErrBadGenesis, "block %s claims to be a genesis block", hash)
 	}
 	parent := bc.index.lookup(blk.Header.PrevBlock)
-	if parent == nil {
+	if parent == nil || (!parent.status.HaveData() && !parent.status.KnownInvalid()) {
 		bc.orphans.add(blk, hash, now)
 		res.Orphan = true
 		return res, nil
@@ -369,7 +396,7 @@ func (bc *BlockChain) ProcessBlock(blk *Block, now int64) (ProcessResult, error)
 		for _, child := range bc.orphans.takeChildren(ph) {
 			pn := bc.index.lookup(ph)
 			ch := child.Hash()
-			if pn == nil || bc.index.lookup(ch) != nil {
+			if cn := bc.index.lookup(ch); pn == nil || (cn != nil && (cn.status.HaveData() || cn.status.KnownInvalid())) {
 				continue
 			}
 			evs, err := bc.acceptBlock(child, ch, pn)
@@ -406,7 +433,7 @@ func (bc *BlockChain) finishResult(res *ProcessResult, oldTip *blockNode, events
 func (bc *BlockChain) acceptBlock(blk *Block, hash Hash, parent *blockNode) ([]TipEvent, error) {
 	h := &blk.Header
 	if parent.status.KnownInvalid() {
-		bc.index.add(h, parent, StatusInvalidAncestor)
+		bc.addNode(h, parent, StatusInvalidAncestor)
 		return nil, ruleError(ErrKnownInvalid, "block %s: parent %s is known to be invalid", hash, parent.hash)
 	}
 	if err := CheckHeaderContext(bc.p, h, &parent.header, parent.medianTimePast(bc.p.MedianTimeBlocks)); err != nil {
@@ -420,7 +447,7 @@ func (bc *BlockChain) acceptBlock(blk *Block, hash Hash, parent *blockNode) ([]T
 			return nil, storeErr("store block", err)
 		}
 	}
-	node := bc.index.add(h, parent, StatusDataStored)
+	node := bc.addNode(h, parent, StatusDataStored)
 	node.unsaved = extendsTip
 	events, failures, err := bc.activateBestChain(map[Hash]*Block{hash: blk}, node)
 	if err != nil {
@@ -551,17 +578,15 @@ func (bc *BlockChain) reorganize(target *blockNode, have map[Hash]*Block) (TipEv
 			state: ChainState{Tip: d.parent.hash, Height: d.parent.height, Supply: supply}})
 	}
 
-	// w is the weights as of the block being attached. Extending the tip,
-	// it starts as the tip's slice itself and is copied only before the
-	// first block with contributions changes it (a block without them
+	// w is the weights as of the block being attached; nil while not
+	// known (below a pending snapshot, or after a disconnect until a block
+	// needs them: they are then replayed, see replayParent). Extending the
+	// tip, it starts as the tip's slice itself and is copied only before
+	// the first block with contributions changes it (a block without them
 	// leaves the weights alone): no copy of a large model per block.
 	w, owned := bc.weights, false
 	if len(detach) > 0 {
-		var err error
-		if w, err = bc.weightsAt(fork); err != nil {
-			return TipEvent{}, nil, err
-		}
-		owned = true
+		w = nil
 	}
 	var conn []connectStep
 	parentRoot := fork.header.StateRoot
@@ -570,19 +595,36 @@ func (bc *BlockChain) reorganize(target *blockNode, have map[Hash]*Block) (TipEv
 		if err != nil {
 			return TipEvent{}, nil, err
 		}
+		bad := a
+		role := bc.roleOf(a)
 		undo, _, err := connectTxs(bc.p, view, blk, bc.p.GenesisHash)
 		if err == nil {
-			if len(blk.Contributions) > 0 && !owned {
-				w, owned = slices.Clone(w), true
+			switch role {
+			case roleAssumed: // see ImportSnapshot
+				err = checkContributions(bc.p, blk, parentRoot)
+				w, owned = nil, false
+			case roleSnapshot:
+				err = checkContributions(bc.p, blk, parentRoot)
+				w, owned = bc.snap.weights, false
+			default:
+				if w == nil {
+					w, bad, err = bc.replayParent(a, have)
+					owned = true
+				}
+				if err == nil {
+					if len(blk.Contributions) > 0 && !owned {
+						w, owned = slices.Clone(w), true
+					}
+					err = applyModel(bc.p, bc.backend, w, blk, parentRoot)
+				}
 			}
-			err = applyModel(bc.p, bc.backend, w, blk, parentRoot)
 		}
 		if err != nil {
-			if isStoreErr(err) {
+			if isStoreErr(err) || bad == nil {
 				return TipEvent{}, nil, err
 			}
-			bc.markInvalid(a)
-			return TipEvent{}, a, err
+			bc.markInvalid(bad)
+			return TipEvent{}, bad, err
 		}
 		parentRoot = a.header.StateRoot
 		delta := view.TakeDelta()
@@ -591,8 +633,8 @@ func (bc *BlockChain) reorganize(target *blockNode, have map[Hash]*Block) (TipEv
 		}
 		step := connectStep{node: a, blk: blk, delta: delta, undo: EncodeUndo(undo),
 			state: ChainState{Tip: a.hash, Height: a.height, Supply: supply}}
-		if a.height%bc.interval == 0 {
-			step.ckpt = slices.Clone(w)
+		if a.height%bc.interval == 0 && w != nil && role != roleSnapshot {
+			step.ckpt = slices.Clone(w) // (the snapshot's checkpoint exists)
 		}
 		conn = append(conn, step)
 	}
@@ -625,6 +667,11 @@ func (bc *BlockChain) reorganize(target *blockNode, have map[Hash]*Block) (TipEv
 		ev.Connected = append(ev.Connected, c.blk)
 	}
 	bc.weights = w
+	if s := bc.snap; s != nil && target.height >= s.header.Height {
+		// Connected (the weights after it are ours now), or the main chain
+		// passed its height on other blocks: no use for it any more.
+		bc.clearSnapshot()
+	}
 	for _, c := range conn {
 		if c.ckpt != nil {
 			bc.ckpt.save(c.node.height, c.node.hash, c.ckpt) // derived data: a failure only costs replay time
@@ -660,6 +707,9 @@ func (bc *BlockChain) markInvalid(n *blockNode) {
 			bc.store.SetStatus(d.hash, d.status)
 		}
 	}
+	if s := bc.snap; s != nil && s.node != nil && s.node.status.KnownInvalid() {
+		bc.clearSnapshot() // weights of an invalid block
+	}
 }
 
 func (bc *BlockChain) fetchBlock(h Hash, have map[Hash]*Block) (*Block, error) {
@@ -673,49 +723,101 @@ func (bc *BlockChain) fetchBlock(h Hash, have map[Hash]*Block) (*Block, error) {
 	return b, nil
 }
 
-// weightsAt returns a private copy of the weights after block n: from the
-// tip weights, a checkpoint or genesis at or below n on n's branch, then
-// replaying the contributions of the blocks above it.
-func (bc *BlockChain) weightsAt(n *blockNode) ([]float32, error) {
+// weightsPlan is how to rebuild the weights after a block: a private copy
+// of the weights after a base block, and the blocks above the base,
+// newest first.
+type weightsPlan struct {
+	w    []float32
+	path []*blockNode
+}
+
+// planWeights finds the base for the weights after n (a block with data)
+// on n's branch: the tip's weights, a pending snapshot's, a checkpoint, or
+// genesis. It needs bc.mu (read); the replay does not.
+func (bc *BlockChain) planWeights(n *blockNode) (weightsPlan, error) {
 	var path []*blockNode
-	var w []float32
 	tip := bc.main.tip()
 	for it := n; ; it = it.parent {
 		if it == nil {
-			return nil, ruleError(ErrStore, "block %s: no ancestor to replay weights from", n.hash)
+			return weightsPlan{}, ruleError(ErrStore, "block %s: no ancestor to replay weights from", n.hash)
 		}
 		if it == tip && bc.weights != nil {
-			w = slices.Clone(bc.weights)
-			break
+			return weightsPlan{slices.Clone(bc.weights), path}, nil
+		}
+		if s := bc.snap; s != nil && s.node == it {
+			return weightsPlan{slices.Clone(s.weights), path}, nil
 		}
 		if cw, ok := bc.ckpt.load(it.hash, it.header.StateRoot); ok {
-			w = cw
-			break
+			return weightsPlan{cw, path}, nil
 		}
 		if it.height == 0 {
 			g, err := state.Genesis(bc.p.Training)
 			if err != nil {
-				return nil, ruleError(ErrBadParams, "genesis weights: %v", err)
+				return weightsPlan{}, ruleError(ErrBadParams, "genesis weights: %v", err)
 			}
 			if Hash(bc.p.Training.Root(g)) != it.header.StateRoot {
-				return nil, ruleError(ErrBadGenesis, "genesis weights do not match the genesis state root")
+				return weightsPlan{}, ruleError(ErrBadGenesis, "genesis weights do not match the genesis state root")
 			}
-			w = g
-			break
+			return weightsPlan{g, path}, nil
 		}
 		path = append(path, it)
 	}
-	for i := len(path) - 1; i >= 0; i-- {
-		b := path[i]
-		blk, err := bc.fetchBlock(b.hash, nil)
+}
+
+// replay applies the plan's blocks (from have or the store) oldest first,
+// checking every state root. On a consensus failure it also returns the
+// block that failed. Index nodes' hashes, headers and parents never
+// change, so it may run without bc.mu.
+func (bc *BlockChain) replay(pl weightsPlan, have map[Hash]*Block) ([]float32, *blockNode, error) {
+	w := pl.w
+	for i := len(pl.path) - 1; i >= 0; i-- {
+		b := pl.path[i]
+		blk, err := bc.fetchBlock(b.hash, have)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := applyModel(bc.p, bc.backend, w, blk, b.parent.header.StateRoot); err != nil {
-			return nil, err
+			return nil, b, err
 		}
 	}
-	return w, nil
+	return w, nil, nil
+}
+
+// weightsAt returns a private copy of the weights after block n: from the
+// tip weights, a pending snapshot, a checkpoint or genesis at or below n
+// on n's branch, then replaying the contributions of the blocks above it.
+func (bc *BlockChain) weightsAt(n *blockNode) ([]float32, error) {
+	pl, err := bc.planWeights(n)
+	if err != nil {
+		return nil, err
+	}
+	w, _, err := bc.replay(pl, nil)
+	return w, err
+}
+
+// replayParent rebuilds the weights after a's parent while a is being
+// connected and they are not at hand (after a disconnect, or on a branch
+// that leaves a pending snapshot's ancestry). If an ancestor fails its
+// state root, the block to mark invalid is returned: that ancestor if it
+// is not on the main chain, else a itself (an ancestor connected under a
+// snapshot proved wrong; a, built on it, is invalid, and the main chain
+// stays as it is). Failures that say nothing about the blocks (I/O, the
+// genesis weights) return no block.
+func (bc *BlockChain) replayParent(a *blockNode, have map[Hash]*Block) ([]float32, *blockNode, error) {
+	pl, err := bc.planWeights(a.parent)
+	if err != nil {
+		return nil, nil, err
+	}
+	w, failed, err := bc.replay(pl, have)
+	switch {
+	case err == nil:
+		return w, a, nil
+	case failed == nil:
+		return nil, nil, err
+	case !bc.main.contains(failed):
+		return nil, failed, err
+	}
+	return nil, a, ruleError(kindOf(err), "block %s: its ancestor %s, connected under a snapshot, fails replay: %v", a.hash, failed.hash, err)
 }
 
 // storeErr wraps a store failure as ErrStore (keeping ErrNotFound visible
@@ -803,12 +905,16 @@ func (bc *BlockChain) IsMainChain(h Hash) bool {
 	return bc.main.contains(bc.index.lookup(h))
 }
 
-// HaveBlock reports whether the block is in the index or the orphan pool
-// (a block known invalid counts: there is no need to fetch it again).
+// HaveBlock reports whether the block is in the index with its body or in
+// the orphan pool (a block known invalid counts: there is no need to fetch
+// it again; a header-only entry does not: its body is still wanted).
 func (bc *BlockChain) HaveBlock(h Hash) bool {
 	bc.mu.RLock()
 	defer bc.mu.RUnlock()
-	return bc.index.lookup(h) != nil || bc.orphans.has(h)
+	if n := bc.index.lookup(h); n != nil && (n.status.HaveData() || n.status.KnownInvalid()) {
+		return true
+	}
+	return bc.orphans.has(h)
 }
 
 // OrphanRoot returns the oldest ancestor of an orphan that is in the
@@ -889,26 +995,51 @@ func (bc *BlockChain) ForEachUtxo(fn func(Utxo) error) error {
 	return bc.store.ForEachUtxo(fn)
 }
 
-// Weights returns a copy of the model weights at the tip.
+// Weights returns a copy of the model weights at the tip. While the tip
+// is below a pending snapshot they are rebuilt by a full replay (nil if
+// that fails): see WeightsAt.
 func (bc *BlockChain) Weights() []float32 {
 	bc.mu.RLock()
-	defer bc.mu.RUnlock()
-	return slices.Clone(bc.weights)
+	if bc.weights != nil {
+		defer bc.mu.RUnlock()
+		return slices.Clone(bc.weights)
+	}
+	pl, err := bc.planWeights(bc.main.tip())
+	bc.mu.RUnlock()
+	if err != nil {
+		return nil
+	}
+	w, _, err := bc.replay(pl, nil)
+	if err != nil {
+		return nil
+	}
+	return w
 }
 
 // WeightsAt returns the model weights after block h (any stored block not
-// known invalid), replayed from the nearest checkpoint.
+// known invalid), replayed from the nearest base on its branch: the tip,
+// a pending snapshot, a checkpoint or genesis, checking every state root
+// on the way. Below a snapshot (imported with ImportSnapshot, connected or
+// not) there is no checkpoint, so that is a replay from genesis. The
+// replay runs without the chain's lock.
 func (bc *BlockChain) WeightsAt(h Hash) ([]float32, error) {
 	bc.mu.RLock()
-	defer bc.mu.RUnlock()
 	n := bc.index.lookup(h)
 	if n == nil || n.status&StatusDataStored == 0 {
+		bc.mu.RUnlock()
 		return nil, ruleError(ErrNotFound, "weights: unknown block %s", h)
 	}
 	if n.status.KnownInvalid() {
+		bc.mu.RUnlock()
 		return nil, ruleError(ErrKnownInvalid, "weights: block %s is invalid", h)
 	}
-	return bc.weightsAt(n)
+	pl, err := bc.planWeights(n)
+	bc.mu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	w, _, err := bc.replay(pl, nil)
+	return w, err
 }
 
 // CheckBlockTemplate runs every check ProcessBlock would run on blk as the
@@ -929,7 +1060,12 @@ func (bc *BlockChain) CheckBlockTemplate(blk *Block, now int64) error {
 		return err
 	}
 	w := bc.weights
-	if len(blk.Contributions) > 0 {
+	if w == nil { // below a pending snapshot
+		var err error
+		if w, err = bc.weightsAt(tip); err != nil {
+			return err
+		}
+	} else if len(blk.Contributions) > 0 {
 		w = slices.Clone(w)
 	}
 	return applyModel(bc.p, bc.backend, w, blk, tip.header.StateRoot)

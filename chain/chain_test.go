@@ -288,6 +288,9 @@ func TestClassifyBlock(t *testing.T) {
 		{"high hash", chain.ProcessResult{}, chain.RuleError{Err: chain.ErrHighHash}, chain.VerdictReject},
 		{"known invalid", chain.ProcessResult{}, chain.RuleError{Err: chain.ErrKnownInvalid}, chain.VerdictReject},
 		{"bare kind", chain.ProcessResult{}, chain.ErrBadSignature, chain.VerdictReject},
+		{"bad snapshot", chain.ProcessResult{}, chain.RuleError{Err: chain.ErrBadSnapshot}, chain.VerdictReject},
+		{"snapshot unusable", chain.ProcessResult{}, chain.RuleError{Err: chain.ErrSnapshotUnusable}, chain.VerdictIgnore},
+		{"index full", chain.ProcessResult{}, chain.RuleError{Err: chain.ErrIndexFull}, chain.VerdictIgnore},
 	}
 	for _, c := range cases {
 		if got := chain.ClassifyBlock(c.res, c.err); got != c.want {

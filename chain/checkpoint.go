@@ -45,6 +45,7 @@ type checkpointer struct {
 	chunk int
 	files map[Hash]ckptRef
 	mem   map[Hash]memCkpt
+	pin   Hash // a pending snapshot's checkpoint: never pruned while set
 }
 
 type memCkpt struct {
@@ -69,7 +70,7 @@ func newCheckpointer(dir string, keep, chunk int) (*checkpointer, error) {
 	}
 	for _, e := range ents {
 		name := e.Name()
-		if strings.HasSuffix(name, ".tmp") && strings.HasPrefix(name, ckptPrefix) {
+		if strings.HasSuffix(name, ".tmp") && (strings.HasPrefix(name, ckptPrefix) || strings.HasPrefix(name, snapMarker)) {
 			os.Remove(filepath.Join(dir, name)) // a write cut short by a crash
 			continue
 		}
@@ -139,9 +140,15 @@ func (c *checkpointer) save(height uint64, hash Hash, w []float32) error {
 			var oldest Hash
 			first := true
 			for h, m := range c.mem {
+				if h == c.pin && !c.pin.IsZero() {
+					continue
+				}
 				if first || m.height < c.mem[oldest].height || (m.height == c.mem[oldest].height && string(h[:]) < string(oldest[:])) {
 					oldest, first = h, false
 				}
+			}
+			if first {
+				break // only the pinned one is left to drop
 			}
 			delete(c.mem, oldest)
 		}
@@ -170,7 +177,17 @@ func (c *checkpointer) prune() {
 	}
 	refs := make([]ckptRef, 0, len(c.files))
 	for _, r := range c.files {
+		if r.hash == c.pin && !c.pin.IsZero() {
+			continue
+		}
 		refs = append(refs, r)
+	}
+	keep := c.keep
+	if len(refs) < len(c.files) {
+		keep-- // the pinned one counts
+	}
+	if len(refs) <= keep {
+		return
 	}
 	slices.SortFunc(refs, func(a, b ckptRef) int {
 		if a.height != b.height {
@@ -181,7 +198,7 @@ func (c *checkpointer) prune() {
 		}
 		return strings.Compare(a.path, b.path)
 	})
-	for _, r := range refs[c.keep:] {
+	for _, r := range refs[max(keep, 0):] {
 		os.Remove(r.path)
 		delete(c.files, r.hash)
 	}
@@ -240,4 +257,51 @@ func applyModel(p *Params, backend state.Backend, w []float32, blk *Block, paren
 		return ruleError(ErrBadStateRoot, "block %s: weights after the block have root %s, header says %s", h.BlockHash(), root, h.StateRoot)
 	}
 	return nil
+}
+
+// snapMarker is the file in the checkpoint directory that records a
+// pending snapshot (ImportSnapshot): the snapshot block's header
+// (HeaderSize bytes). The weights are that block's checkpoint file,
+// pinned against pruning while the marker stands.
+const snapMarker = "snapshot-pending"
+
+// setPin pins the checkpoint of block h (the zero hash: none).
+func (c *checkpointer) setPin(h Hash) {
+	c.mu.Lock()
+	c.pin = h
+	c.mu.Unlock()
+}
+
+// savePending records h as the pending snapshot's header (no-op in memory).
+func (c *checkpointer) savePending(h *Header) error {
+	if c.dir == "" {
+		return nil
+	}
+	if err := writeFileAtomic(filepath.Join(c.dir, snapMarker), h.Bytes()); err != nil {
+		return ruleError(ErrStore, "snapshot marker: %v", err)
+	}
+	return nil
+}
+
+// loadPending returns the pending snapshot's header, if a marker that
+// decodes is there.
+func (c *checkpointer) loadPending() (Header, bool) {
+	if c.dir == "" {
+		return Header{}, false
+	}
+	raw, err := os.ReadFile(filepath.Join(c.dir, snapMarker))
+	if err != nil || len(raw) != HeaderSize {
+		return Header{}, false
+	}
+	h, err := DecodeHeader(raw)
+	return h, err == nil
+}
+
+// clearPending removes the marker and the pin (best effort: a marker left
+// behind is dropped at the next start when its block is behind the tip).
+func (c *checkpointer) clearPending() {
+	c.setPin(Hash{})
+	if c.dir != "" {
+		os.Remove(filepath.Join(c.dir, snapMarker))
+	}
 }

@@ -48,11 +48,26 @@
 // block. A failing block is marked invalid with its descendants and the tip
 // stays.
 //
+// Headers-first and snap sync: ProcessHeaders(hdrs, now) indexes headers
+// ahead of their bodies after CheckHeaderSanity and CheckHeaderContext
+// (difficulty, median time past); such header-only entries are never tip
+// candidates, HaveBlock does not count them, and a body fills one in.
+// ImportSnapshot(header, weights) takes weights (length, finite, root =
+// header.StateRoot; ErrBadSnapshot otherwise) as the state after an
+// indexed block S above the tip on a branch with more work
+// (ErrSnapshotUnusable otherwise); S's ancestors then connect with every
+// check except the replay of their contributions and the state-root
+// comparison, S takes the snapshot's weights, and the blocks after S are
+// replayed. The snapshot is persisted as S's checkpoint plus a marker file
+// until S connects; reorgs below S and WeightsAt below S replay from
+// genesis with full verification. PendingSnapshot reports one waiting.
+// See snapshot.go and headers.go for the precise rules.
+//
 // Queries (all safe concurrently with ProcessBlock): Tip (hash, height,
 // header, work, supply, median time past, next bits), BlockByHash,
 // BlockByHeight, HashByHeight, HeaderByHash, StatusOf, IsMainChain,
-// HaveBlock, OrphanRoot, BlockLocator and LocateHeaders (headers-first
-// sync), FetchUtxos, UtxosByAddress, ForEachUtxo, Weights (tip, a copy),
+// HaveBlock, HaveHeader, OrphanRoot, BlockLocator and LocateHeaders
+// (headers-first sync), FetchUtxos, UtxosByAddress, ForEachUtxo, Weights (tip, a copy),
 // WeightsAt(hash), and CheckBlockTemplate (all checks but proof of work,
 // for miners). Subscribe(func(TipEvent)) delivers every tip change in order
 // with the connected and disconnected blocks (mempools re-add the
@@ -67,5 +82,7 @@
 // Sub-packages: store (bbolt Store), mempool, wallet, chaintest (the
 // fullblocktests-style generator and harness), state and sketch (the model).
 // Store failures are ErrStore, missing data ErrNotFound, use after Close
-// ErrClosed.
+// ErrClosed; snapshots ErrBadSnapshot (provably invalid) or
+// ErrSnapshotUnusable (not the sender's fault), a full header index
+// ErrIndexFull.
 package chain

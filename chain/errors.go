@@ -65,6 +65,13 @@ const (
 	ErrCoinbaseNotInMempool = ErrorKind("ErrCoinbaseNotInMempool") // mempool: coinbase txs are not relayed
 )
 
+// Snapshot and header-index errors.
+const (
+	ErrBadSnapshot      = ErrorKind("ErrBadSnapshot")      // snapshot weights of the wrong length, not finite, or not hashing to the block's state root: provably invalid
+	ErrSnapshotUnusable = ErrorKind("ErrSnapshotUnusable") // the chain cannot take this snapshot (header not in the index, main chain already at or past its height, branch without more work than the tip): not the sender's fault
+	ErrIndexFull        = ErrorKind("ErrIndexFull")        // the index holds MaxHeaderNodes header-only entries: not a consensus failure
+)
+
 // RuleError is a consensus or decoding error: a kind plus a description
 // that names the offending value. errors.Is(err, ErrHighHash) works on it.
 type RuleError struct {

@@ -31,8 +31,9 @@ func (v Verdict) String() string {
 
 // ClassifyBlock maps ProcessBlock's result to a gossip verdict: nil error →
 // accept (ignore for an orphan); ErrDuplicateBlock, ErrMissingParent,
-// ErrTimeTooNew (may become valid), ErrStore, ErrNotFound, ErrClosed and
-// errors that are not rule errors → ignore; every other rule error
+// ErrTimeTooNew (may become valid), ErrStore, ErrNotFound, ErrClosed,
+// ErrSnapshotUnusable, ErrIndexFull and errors that are not rule errors →
+// ignore; every other rule error
 // (ErrKnownInvalid included) → reject.
 func ClassifyBlock(res ProcessResult, err error) Verdict {
 	if err == nil {
@@ -51,7 +52,8 @@ func ClassifyBlock(res ProcessResult, err error) Verdict {
 		return VerdictIgnore
 	}
 	switch kind {
-	case ErrDuplicateBlock, ErrMissingParent, ErrTimeTooNew, ErrStore, ErrNotFound, ErrClosed:
+	case ErrDuplicateBlock, ErrMissingParent, ErrTimeTooNew, ErrStore, ErrNotFound, ErrClosed,
+		ErrSnapshotUnusable, ErrIndexFull:
 		return VerdictIgnore
 	}
 	return VerdictReject

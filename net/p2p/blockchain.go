@@ -2,13 +2,15 @@ package p2p
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"time"
 
 	"github.com/gradientcoin/gradientcoin/chain"
 )
 
-// ChainAdapter adapts *chain.BlockChain to Chain and SnapshotSource.
+// ChainAdapter adapts *chain.BlockChain to Chain, HeaderProcessor,
+// SnapshotSource and SnapshotSink.
 type ChainAdapter struct {
 	BC *chain.BlockChain
 	// Now is the local clock passed to the chain (nil: time.Now).
@@ -81,9 +83,30 @@ func (a *ChainAdapter) ProcessBlock(b *chain.Block) error {
 	return nil
 }
 
-// LatestSnapshot implements SnapshotSource.
+// ProcessHeaders implements HeaderProcessor with
+// chain.BlockChain.ProcessHeaders.
+func (a *ChainAdapter) ProcessHeaders(hdrs []chain.Header) error {
+	_, err := a.BC.ProcessHeaders(hdrs, a.now())
+	return err
+}
+
+// ImportSnapshot implements SnapshotSink with
+// chain.BlockChain.ImportSnapshot.
+func (a *ChainAdapter) ImportSnapshot(h *chain.Header, weights []byte) error {
+	if h == nil || len(weights)%4 != 0 {
+		return chain.RuleError{Err: chain.ErrBadSnapshot, Description: fmt.Sprintf("snapshot of %d bytes: not whole float32 values", len(weights))}
+	}
+	return a.BC.ImportSnapshot(*h, WeightsFromBytes(weights))
+}
+
+// LatestSnapshot implements SnapshotSource. Nothing is offered while the
+// chain itself waits for a snapshot to connect (the weights below it would
+// cost a replay from genesis).
 func (a *ChainAdapter) LatestSnapshot() (chain.Hash, uint64, bool) {
 	if a.SnapshotInterval == 0 {
+		return chain.Hash{}, 0, false
+	}
+	if _, _, pending := a.BC.PendingSnapshot(); pending {
 		return chain.Hash{}, 0, false
 	}
 	tip := a.BC.Tip()
@@ -125,6 +148,8 @@ func WeightsFromBytes(b []byte) []float32 {
 }
 
 var (
-	_ Chain          = (*ChainAdapter)(nil)
-	_ SnapshotSource = (*ChainAdapter)(nil)
+	_ Chain           = (*ChainAdapter)(nil)
+	_ HeaderProcessor = (*ChainAdapter)(nil)
+	_ SnapshotSource  = (*ChainAdapter)(nil)
+	_ SnapshotSink    = (*ChainAdapter)(nil)
 )

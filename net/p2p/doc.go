@@ -10,8 +10,10 @@
 //
 // A Node is built with New(Config, Deps) and stopped with Close. It talks
 // to the rest of the program only through the interfaces in Deps (Chain,
-// Mempool, ContributionPool, SnapshotSource, SnapshotSink); ChainAdapter
-// adapts *chain.BlockChain. Everything a peer sends is untrusted: it is
+// Mempool, ContributionPool, SnapshotSource, SnapshotSink, and optionally
+// HeaderProcessor); ChainAdapter adapts *chain.BlockChain to all of them
+// but the pools (headers go to ProcessHeaders before bodies are fetched,
+// snapshots to ImportSnapshot). Everything a peer sends is untrusted: it is
 // decoded by net/wire under hard caps (no allocation beyond a cap before
 // the length is checked, zstd frames bounded by declared size and window),
 // verified against the commitment it was requested by (block hash, tx and

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/gradientcoin/gradientcoin/chain"
 	"github.com/gradientcoin/gradientcoin/chain/chaintest"
+	"github.com/gradientcoin/gradientcoin/chain/sketch"
 	"github.com/gradientcoin/gradientcoin/chain/state"
 	"github.com/gradientcoin/gradientcoin/chain/store"
 )
@@ -114,35 +116,23 @@ func (p *testPool) len() int {
 	return len(p.cs)
 }
 
-// snapRecorder is a SnapshotSink that records what it is given.
-type snapRecorder struct {
-	mu      sync.Mutex
-	header  *chain.Header
-	weights []byte
+// countingBackend is the CPU de-sketch, counted: one call per block whose
+// contributions a chain applies.
+type countingBackend struct{ n atomic.Int64 }
+
+func (c *countingBackend) Desketch(s *sketch.Sketch, dst, y []float32) error {
+	c.n.Add(1)
+	return s.Desketch(dst, y)
 }
 
-func (s *snapRecorder) ImportSnapshot(h *chain.Header, w []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	hh := *h
-	s.header, s.weights = &hh, w
-	return nil
-}
-
-func (s *snapRecorder) get() (*chain.Header, []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.header, s.weights
-}
-
-// tnode is one test node: a real BlockChain on a MemStore and a Node.
+// tnode is one test node: a real BlockChain on a MemStore and a Node (the
+// ChainAdapter is its Chain, SnapshotSource and SnapshotSink).
 type tnode struct {
 	name string
 	bc   *chain.BlockChain
 	ad   *ChainAdapter
 	mp   *testMempool
 	pool *testPool
-	snap *snapRecorder
 	n    *Node
 }
 
@@ -199,11 +189,10 @@ func newTNodeOn(t testing.TB, bc *chain.BlockChain, name string, opts ...nodeOpt
 		ad:   NewChainAdapter(bc),
 		mp:   &testMempool{bc: bc, txs: map[chain.Hash]*chain.Tx{}},
 		pool: &testPool{rules: p.Training, cs: map[chain.Hash][]byte{}},
-		snap: &snapRecorder{},
 	}
 	cfg := TestConfig(p)
 	cfg.Logger = testLogger(t, name)
-	deps := Deps{Chain: tn.ad, Mempool: tn.mp, Contributions: tn.pool, SnapshotSource: tn.ad, SnapshotSink: tn.snap}
+	deps := Deps{Chain: tn.ad, Mempool: tn.mp, Contributions: tn.pool, SnapshotSource: tn.ad, SnapshotSink: tn.ad}
 	for _, o := range opts {
 		o(&cfg, &deps)
 	}

@@ -99,18 +99,21 @@ func buildChain(b *chainBuilder, p *chain.Params, n int) []*chain.Block {
 	return out
 }
 
-// TestLateNodeSync: four nodes hold a 500-block chain (with transactions
+// TestLateNodeSync: four nodes hold a 530-block chain (with transactions
 // and contributions; to save test time they serve one BlockChain
-// instance); a fifth node starts afterwards, connects to all four, and
-// syncs headers-first with bodies from all of them, taking the weights
-// snapshot at height 500 on the way (checked against the state root;
-// imported into the test sink), to the same tip and UTXO set.
+// instance); a fifth node, with snap sync on and a real BlockChain behind
+// the sink, starts afterwards, connects to all four, indexes the headers,
+// imports the weights snapshot at height 500 (checked against the state
+// root), downloads the bodies from all of them, connects blocks 1..500
+// without applying a contribution and replays 501..530, ending on the same
+// tip, UTXO set and weights.
 func TestLateNodeSync(t *testing.T) {
+	const n, snapAt = 530, 500
 	p := chain.DevnetParams()
 	b := newBuilder(t, p)
 	t0 := time.Now()
-	blocks := buildChain(b, p, 500)
-	t.Logf("built 500 blocks in %v", time.Since(t0))
+	blocks := buildChain(b, p, n)
+	t.Logf("built %d blocks in %v", n, time.Since(t0))
 	t0 = time.Now()
 	bc := chainOf(t, p, blocks)
 	var nodes []*tnode
@@ -121,30 +124,43 @@ func TestLateNodeSync(t *testing.T) {
 	for i := 1; i < len(nodes); i++ {
 		connect(t, nodes[0], nodes[i])
 	}
-	late := newTNode(t, p, "late", func(c *Config, _ *Deps) { c.SnapSync = true })
+	be := &countingBackend{}
+	lateBC, err := chain.New(chain.Config{Params: p, Store: chain.NewMemStore(), Backend: be})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lateBC.Close() })
+	late := newTNodeOn(t, lateBC, "late", func(c *Config, _ *Deps) { c.SnapSync = true })
 	start := time.Now()
 	for _, tn := range nodes {
 		connect(t, late, tn)
 	}
-	want := blocks[len(blocks)-1].Hash()
+	want := blocks[n-1].Hash()
 	waitFor(t, 60*time.Second, "late node at the tip", func() bool { return late.tip() == want })
-	t.Logf("synced 500 blocks in %v (%d body requests)", time.Since(start), late.n.Stats().BodyFetches)
+	t.Logf("synced %d blocks in %v (%d body requests)", n, time.Since(start), late.n.Stats().BodyFetches)
+	if got := late.n.Stats().SnapshotImports; got != 1 {
+		t.Fatalf("%d snapshots imported, want 1", got)
+	}
+	if _, _, pending := lateBC.PendingSnapshot(); pending {
+		t.Fatal("snapshot still pending at the tip")
+	}
+	replayed, wantReplayed := be.n.Load(), int64(0)
+	for _, blk := range blocks[snapAt:] {
+		if len(blk.Contributions) > 0 {
+			wantReplayed++
+		}
+	}
+	if replayed != wantReplayed {
+		t.Fatalf("the late node applied the contributions of %d blocks, want %d (those after the snapshot only)", replayed, wantReplayed)
+	}
 	if got, want := late.utxoHash(t), nodes[0].utxoHash(t); got != want {
 		t.Fatalf("UTXO set hash %s, want %s", got, want)
 	}
-	h, w := late.snap.get()
-	if h == nil {
-		t.Fatal("no snapshot imported")
+	if got, want := lateBC.Tip().Supply, bc.Tip().Supply; got != want {
+		t.Fatalf("supply %d, want %d", got, want)
 	}
-	if h.Height != 500 || h.BlockHash() != want {
-		t.Fatalf("snapshot at height %d (%s), want 500 (%s)", h.Height, h.BlockHash(), want)
-	}
-	wantW, err := nodes[0].bc.WeightsAt(want)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytesEqual(w, WeightsBytes(wantW)) {
-		t.Fatal("imported snapshot differs from the weights at height 500")
+	if !bytesEqual(WeightsBytes(lateBC.Weights()), WeightsBytes(bc.Weights())) {
+		t.Fatal("tip weights differ from the full replay's")
 	}
 	if late.n.Syncing() {
 		t.Fatal("still syncing at the tip")

@@ -83,11 +83,27 @@ type SnapshotSource interface {
 }
 
 // SnapshotSink imports verified weights for snap sync. The network calls
-// ImportSnapshot with a header it has linked to its headers chain and
-// weights whose state root equals header.StateRoot, before it downloads
-// the bodies up to that header; the chain then connects those blocks
-// without replaying their contributions and takes the imported weights
-// as the state after header, replaying normally from there.
+// ImportSnapshot with a header it has linked to its headers chain (and,
+// when the Chain is a HeaderProcessor, handed to it with every header
+// below it) and weights whose state root equals header.StateRoot, before
+// it downloads the bodies up to that header; the chain then connects
+// those blocks without replaying their contributions and takes the
+// imported weights as the state after header, replaying normally from
+// there. An error that BlockVerdict rejects (chain.ErrBadSnapshot: the
+// weights do not fit the model, say, although their root matches the
+// header, so the header chain is invalid; chain.ErrKnownInvalid) charges
+// the peer that led to the snapshot; any other refusal
+// (chain.ErrSnapshotUnusable, I/O) does not.
 type SnapshotSink interface {
 	ImportSnapshot(header *chain.Header, weights []byte) error
+}
+
+// HeaderProcessor is implemented by a Chain that indexes headers ahead of
+// their bodies (chain.BlockChain.ProcessHeaders). Headers-first sync hands
+// it every batch of headers it has checked for linkage and proof of work,
+// before fetching bodies, so that the chain checks difficulty and
+// timestamps against the parent and knows the branch (and its work) a
+// snapshot belongs to. Errors are classified like ProcessBlock's.
+type HeaderProcessor interface {
+	ProcessHeaders(hdrs []chain.Header) error
 }

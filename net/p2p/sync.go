@@ -18,12 +18,16 @@ import (
 // the most work, and catches up from it:
 //
 //  1. (snap sync, once) if that peer serves a weights snapshot at least
-//     SnapMinDepth blocks ahead, walk its headers to the snapshot block,
-//     fetch the manifest (checked against the header's state root) and
-//     the chunks (each checked against its leaf) from every peer that
-//     offers the same snapshot, and import it;
+//     SnapMinDepth blocks ahead, walk its headers to the snapshot block
+//     (indexing them in the chain, see step 2), fetch the manifest
+//     (checked against the header's state root) and the chunks (each
+//     checked against its leaf) from every peer that offers the same
+//     snapshot, and import it (a refusal that proves the peer's chain
+//     invalid charges it);
 //  2. ask the peer for up to MaxHeadersPerMsg headers after our locator,
-//     check that they link up and carry valid proof of work;
+//     check that they link up and carry valid proof of work, and, if the
+//     chain is a HeaderProcessor, index them there (difficulty and median
+//     time past against their parents) before any body is fetched;
 //  3. download the missing bodies in batches of BodyBatch from all peers
 //     with a status (at most BodyWindow batches in flight, retrying a
 //     failed batch on the best peer), check each against its header, and
@@ -122,6 +126,12 @@ func (s *syncer) syncFrom(p peer.ID, st *wire.Status, peers []peerStatus) (bool,
 		if err != nil {
 			return progressed, err
 		}
+		if err := s.indexHeaders(p, hdrs); err != nil {
+			if BlockVerdict(err) == pubsub.ValidationReject {
+				return progressed, err
+			}
+			n.log.Debug().Err(err).Msg("headers not indexed; fetching the bodies anyway")
+		}
 		last = hdrs[len(hdrs)-1].BlockHash()
 		var need []chain.Hash
 		for i := range hdrs {
@@ -141,6 +151,22 @@ func (s *syncer) syncFrom(p peer.ID, st *wire.Status, peers []peerStatus) (bool,
 		}
 	}
 	return progressed, errorf(ErrClosed, "node closed")
+}
+
+// indexHeaders hands checked headers to the chain when it indexes headers
+// ahead of bodies (HeaderProcessor): it checks difficulty and timestamps
+// against the parents. A header chain it rejects charges p.
+func (s *syncer) indexHeaders(p peer.ID, hdrs []chain.Header) error {
+	hp, ok := s.n.deps.Chain.(HeaderProcessor)
+	if !ok {
+		return nil
+	}
+	err := hp.ProcessHeaders(hdrs)
+	if err != nil && BlockVerdict(err) == pubsub.ValidationReject {
+		s.n.misbehave(p, PenaltyInvalidBlock, "invalid headers", err)
+		return wrapf(ErrBadPeerData, err, "headers from %s", p)
+	}
+	return err
 }
 
 // checkHeaders checks that hdrs extend a block we have (or prev, the last
@@ -339,6 +365,9 @@ func (s *syncer) snapSync(p peer.ID, st *wire.Status, peers []peerStatus) error 
 		if hdrs, err = s.checkHeaders(p, hdrs, last); err != nil {
 			return wrapf(ErrSnapshot, err, "headers to snapshot")
 		}
+		if err := s.indexHeaders(p, hdrs); err != nil {
+			return wrapf(ErrSnapshot, err, "headers to snapshot")
+		}
 		for i := range hdrs {
 			if hdrs[i].BlockHash() == st.SnapHash {
 				h := hdrs[i]
@@ -406,6 +435,11 @@ func (s *syncer) snapSync(p peer.ID, st *wire.Status, peers []peerStatus) error 
 		return wrapf(ErrSnapshot, firstEr, "chunks of %s", st.SnapHash)
 	}
 	if err := n.deps.SnapshotSink.ImportSnapshot(snap, weights); err != nil {
+		if BlockVerdict(err) == pubsub.ValidationReject {
+			// The weights match the header's state root, so the header
+			// chain that commits to them is what is invalid.
+			n.misbehave(p, PenaltyInvalidBlock, "snapshot refused by the chain", err)
+		}
 		return wrapf(ErrSnapshot, err, "import snapshot %s", st.SnapHash)
 	}
 	n.stats.snapImports.Add(1)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -186,6 +187,9 @@ func TestVerdicts(t *testing.T) {
 		{"block high hash", BlockVerdict, re(chain.ErrHighHash), pubsub.ValidationReject},
 		{"block known invalid", BlockVerdict, re(chain.ErrKnownInvalid), pubsub.ValidationReject},
 		{"block bad state root", BlockVerdict, fmt.Errorf("wrapped: %w", re(chain.ErrBadStateRoot)), pubsub.ValidationReject},
+		{"snapshot bad", BlockVerdict, fmt.Errorf("import: %w", re(chain.ErrBadSnapshot)), pubsub.ValidationReject},
+		{"snapshot unusable", BlockVerdict, re(chain.ErrSnapshotUnusable), pubsub.ValidationIgnore},
+		{"headers index full", BlockVerdict, re(chain.ErrIndexFull), pubsub.ValidationIgnore},
 		{"tx ok", TxVerdict, nil, pubsub.ValidationAccept},
 		{"tx missing input", TxVerdict, re(chain.ErrMissingTxOut), pubsub.ValidationIgnore},
 		{"tx double spend", TxVerdict, re(chain.ErrDoubleSpend), pubsub.ValidationIgnore},
@@ -298,26 +302,134 @@ func (l lyingSnapshots) SnapshotWeights(h chain.Hash) ([]byte, error) {
 	return w, err
 }
 
-// TestSnapSyncRejectsBadSnapshot: a peer offering a snapshot whose
-// weights do not hash to the header's state root is charged, the snapshot
-// is not imported, and the node still syncs by replaying every block.
+// staticChain is a peer's chain that serves a fixed list of blocks
+// (genesis first) as its best chain and a weights snapshot at its last
+// block, whatever they hold: a peer whose chain is invalid.
+type staticChain struct {
+	p      *chain.Params
+	blocks []*chain.Block // by height
+	byHash map[chain.Hash]int
+	snap   []byte // weights offered for the last block
+}
+
+func newStaticChain(p *chain.Params, blocks []*chain.Block, snap []byte) *staticChain {
+	s := &staticChain{p: p, blocks: append([]*chain.Block{p.GenesisBlock}, blocks...), byHash: map[chain.Hash]int{}, snap: snap}
+	for i, b := range s.blocks {
+		s.byHash[b.Hash()] = i
+	}
+	return s
+}
+
+func (s *staticChain) last() *chain.Block      { return s.blocks[len(s.blocks)-1] }
+func (s *staticChain) GenesisHash() chain.Hash { return s.p.GenesisHash }
+func (s *staticChain) BestTip() Tip {
+	w := new(big.Int)
+	for _, b := range s.blocks {
+		w.Add(w, chain.CalcWork(b.Header.Bits))
+	}
+	return Tip{Hash: s.last().Hash(), Height: s.last().Header.Height, Work: w}
+}
+func (s *staticChain) HaveBlock(h chain.Hash) bool { _, ok := s.byHash[h]; return ok }
+func (s *staticChain) BlockByHash(h chain.Hash) (*chain.Block, error) {
+	if i, ok := s.byHash[h]; ok {
+		return s.blocks[i], nil
+	}
+	return nil, chain.RuleError{Err: chain.ErrNotFound, Description: "no block " + h.String()}
+}
+func (s *staticChain) Locator() []chain.Hash { return []chain.Hash{s.last().Hash(), s.p.GenesisHash} }
+func (s *staticChain) HeadersAfter(loc []chain.Hash, stop chain.Hash, max int) []chain.Header {
+	start := 0
+	for _, h := range loc {
+		if i, ok := s.byHash[h]; ok {
+			start = i
+			break
+		}
+	}
+	var out []chain.Header
+	for _, b := range s.blocks[start+1:] {
+		if len(out) == max {
+			break
+		}
+		out = append(out, b.Header)
+		if b.Hash() == stop {
+			break
+		}
+	}
+	return out
+}
+func (s *staticChain) CheckHeader(h *chain.Header) error {
+	return chain.CheckHeaderSanity(s.p, h, time.Now().Unix(), 0)
+}
+func (s *staticChain) ProcessBlock(b *chain.Block) error {
+	return chain.RuleError{Err: chain.ErrDuplicateBlock, Description: "static chain"}
+}
+func (s *staticChain) LatestSnapshot() (chain.Hash, uint64, bool) {
+	return s.last().Hash(), s.last().Header.Height, true
+}
+func (s *staticChain) SnapshotWeights(h chain.Hash) ([]byte, error) {
+	if h != s.last().Hash() {
+		return nil, chain.RuleError{Err: chain.ErrNotFound, Description: "no snapshot at " + h.String()}
+	}
+	return s.snap, nil
+}
+
+// TestSnapSyncRejectsBadSnapshot: snapshots a late node (snap sync on, a
+// real BlockChain behind the sink) must refuse, and whom it charges.
+// "lying weights": the peer's chain is valid but its snapshot does not
+// hash to the header's state root; the network catches it, charges the
+// peer, and the node syncs to the tip by replaying every block. "invalid
+// chain": the snapshot hashes to its header's state root, but holds a NaN
+// (no valid chain reaches such a state): the chain refuses it
+// (chain.ErrBadSnapshot), the peer is charged as for an invalid block, and
+// the node never connects that block.
 func TestSnapSyncRejectsBadSnapshot(t *testing.T) {
 	p := chain.DevnetParams()
 	b := newBuilder(t, p)
 	blocks := b.run(120, chaintest.Contributions(0))
-	liar := newTNode(t, p, "liar", func(_ *Config, d *Deps) {
-		d.SnapshotSource = lyingSnapshots{d.Chain.(*ChainAdapter)}
-	})
-	liar.feed(t, blocks...)
-	late := newTNode(t, p, "late", func(c *Config, _ *Deps) { c.SnapSync = true })
-	connect(t, late, liar)
-	want := blocks[len(blocks)-1].Hash()
-	waitFor(t, 30*time.Second, "late node at the tip", func() bool { return late.tip() == want })
-	if h, _ := late.snap.get(); h != nil {
-		t.Fatalf("imported a bad snapshot at height %d", h.Height)
+
+	gw, err := state.Genesis(p.Training)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if sc := late.n.Score(liar.n.ID()); sc < PenaltyBadResponse-1 {
-		t.Fatalf("liar charged %.1f, want at least %v", sc, PenaltyBadResponse)
+	gw[7] = float32(math.NaN())
+	b.g.SetTip(b.g.Name(blocks[98].Hash()))
+	bad := b.g.NextBlock("nan-state", nil, chaintest.MungeHeader(func(h *chain.Header) { h.StateRoot = chain.Hash(p.Training.Root(gw)) }))
+	invalid := append(blocks[:99:99], bad)
+
+	cases := []struct {
+		name       string
+		liar       nodeOpt
+		wantTip    chain.Hash
+		minPenalty float64
+	}{
+		{"lying weights", func(_ *Config, d *Deps) {
+			d.SnapshotSource = lyingSnapshots{d.Chain.(*ChainAdapter)}
+		}, blocks[len(blocks)-1].Hash(), PenaltyBadResponse},
+		{"invalid chain", func(_ *Config, d *Deps) {
+			sc := newStaticChain(p, invalid, WeightsBytes(gw))
+			d.Chain, d.SnapshotSource = sc, sc
+		}, blocks[98].Hash(), PenaltyInvalidBlock},
+	}
+	for _, c := range cases {
+		liar := newTNode(t, p, "liar", c.liar)
+		liar.feed(t, blocks...)
+		late := newTNode(t, p, "late", func(c *Config, _ *Deps) { c.SnapSync = true })
+		connect(t, late, liar)
+		waitFor(t, 30*time.Second, c.name+": late node at "+c.wantTip.String(), func() bool { return late.tip() == c.wantTip })
+		waitFor(t, 10*time.Second, c.name+": liar charged", func() bool {
+			return late.n.IsBanned(liar.n.ID()) || late.n.Score(liar.n.ID()) >= c.minPenalty-1
+		})
+		if n := late.n.Stats().SnapshotImports; n != 0 {
+			t.Fatalf("%s: %d snapshots imported", c.name, n)
+		}
+		if h, _, ok := late.bc.PendingSnapshot(); ok {
+			t.Fatalf("%s: snapshot of %s pending", c.name, h)
+		}
+		if late.bc.IsMainChain(bad.Hash()) {
+			t.Fatalf("%s: connected the block of the bad snapshot", c.name)
+		}
+		late.n.Close()
+		liar.n.Close()
 	}
 }
 

@@ -28,7 +28,15 @@
 //
 // Open starts the chain (rebuilding the weights from the newest checkpoint
 // and replay), the wallet, the mempool and, with Config.Sync, the p2p node
-// (listening, syncing, relaying). Run(ctx) adds the trainer-miner loop
+// (listening, syncing, relaying). Sync is headers-first with snap sync on:
+// a node far behind its best peer indexes the headers, imports the peer's
+// weights snapshot (verified against the header's state root; the chain
+// keeps it as a checkpoint, see chain.BlockChain.ImportSnapshot) and
+// connects the blocks below it without replaying their contributions; the
+// node serves its own checkpoints as snapshots (p2p.ChainAdapter). While
+// an imported snapshot waits for its block, the trainer-miner loop and the
+// loss evaluator wait too (the weights below it would cost a replay from
+// genesis). Run(ctx) adds the trainer-miner loop
 // (with Train or Mine), the loss evaluator and the progress log (one line
 // at most every ProgressInterval, default 10 s) until ctx is done; then it
 // stops mining at once, closes the p2p node, writes the tip's weight

@@ -100,7 +100,7 @@ func (e *evaluator) run(ctx context.Context) {
 		e.hmu.Lock()
 		same := e.last == tip.Hash
 		e.hmu.Unlock()
-		if same {
+		if same || e.n.belowSnapshot(tip.Height) {
 			continue
 		}
 		w, err := e.n.bc.WeightsAt(tip.Hash)

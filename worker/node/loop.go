@@ -26,7 +26,7 @@ func (n *Node) loop(ctx context.Context) {
 			n.waitTip(ctx, time.Second)
 			continue
 		}
-		if n.net != nil && n.net.Syncing() {
+		if n.net != nil && n.net.Syncing() || n.belowSnapshot(tip.Height) {
 			n.turn.give()
 			n.waitTip(ctx, 500*time.Millisecond)
 			continue
@@ -70,6 +70,15 @@ func (n *Node) loop(ctx context.Context) {
 			n.waitTip(ctx, backoff)
 		}
 	}
+}
+
+// belowSnapshot reports whether the chain waits for an imported weights
+// snapshot above height to connect: the weights after the blocks below it
+// are known only by a replay from genesis, so neither training nor the
+// loss evaluation starts there.
+func (n *Node) belowSnapshot(height uint64) bool {
+	_, h, ok := n.bc.PendingSnapshot()
+	return ok && height < h
 }
 
 // waitTip waits for a new tip, ctx or d.

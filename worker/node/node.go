@@ -314,6 +314,11 @@ func (n *Node) startNet() error {
 		pc.EnableMDNS, pc.EnableDHT = true, true
 	}
 	pc.DataDir = n.layout.Dir
+	// Snap sync: far behind a peer, take its weights snapshot (checked
+	// against the header's state root, kept by the chain as a checkpoint)
+	// and connect the blocks below it without replaying their
+	// contributions (chain.ImportSnapshot).
+	pc.SnapSync = true
 	if cfg.Listen != nil {
 		pc.ListenAddrs = append([]string(nil), cfg.Listen...)
 	}
@@ -336,6 +341,7 @@ func (n *Node) startNet() error {
 		Mempool:        mempoolAdapter{n.mp},
 		Contributions:  n.pool,
 		SnapshotSource: ad,
+		SnapshotSink:   ad,
 	})
 	if err != nil {
 		return fmt.Errorf("node: p2p: %w", err)

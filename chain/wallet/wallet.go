@@ -9,9 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/gradientcoin/gradientcoin/chain"
@@ -23,12 +27,24 @@ var (
 	ErrWalletFile = errors.New("wallet file")
 	// ErrExists: Create found a wallet file already there.
 	ErrExists = errors.New("wallet file already exists")
-	// ErrBadPayment: an amount of zero, or an amount or fee rate that overflows.
+	// ErrBadPayment: an amount of zero, or an amount or fee rate above
+	// its limit (the message names the limit in coins).
 	ErrBadPayment = errors.New("bad payment")
+	// ErrReadOnly: a change (a new address, a payment) to a wallet opened
+	// read-only.
+	ErrReadOnly = errors.New("wallet opened read-only")
 )
 
 // MaxKeys bounds the number of derived keys a wallet hands out.
 const MaxKeys = 1 << 20
+
+// GapLimit is how far past the keys it has handed out the wallet looks
+// for payments: keys next .. next+GapLimit-1 are recognised too, and a
+// payment to one of them (seen in a connected block, or found by
+// Discover) moves next past it. So a copy of the wallet file taken
+// before up to GapLimit further addresses were handed out still finds
+// every coin.
+const GapLimit = 1000
 
 // MaxFeeRate is the highest fee rate (atoms per byte) Pay accepts: the fee
 // of the largest possible transaction stays within MaxMoney.
@@ -41,7 +57,19 @@ type InsufficientFundsError struct {
 }
 
 func (e *InsufficientFundsError) Error() string {
-	return fmt.Sprintf("insufficient funds: have %d spendable atoms, need %d (amount + fee)", e.Have, e.Need)
+	return fmt.Sprintf("insufficient funds: have %s GC spendable, need %s GC (amount + fee)", FormatCoins(e.Have), FormatCoins(e.Need))
+}
+
+// FormatCoins renders atoms as a decimal number of coins ("12.5",
+// "0.00000001").
+func FormatCoins(a uint64) string {
+	whole, frac := a/chain.AtomsPerCoin, a%chain.AtomsPerCoin
+	s := strconv.FormatUint(whole, 10)
+	if frac == 0 {
+		return s
+	}
+	f := strings.TrimRight(strconv.FormatUint(frac+chain.AtomsPerCoin, 10)[1:], "0")
+	return s + "." + f
 }
 
 // Unwrap returns chain.ErrInsufficientFunds.
@@ -53,6 +81,20 @@ func (e *InsufficientFundsError) Unwrap() error { return chain.ErrInsufficientFu
 func DeriveKey(seed [32]byte, i uint32) ed25519.PrivateKey {
 	s := chain.TaggedHash("gradientcoin/wallet-key", seed[:], binary.LittleEndian.AppendUint32(nil, i))
 	return ed25519.NewKeyFromSeed(s[:])
+}
+
+// DeriveCoinbaseKey returns the key of the coinbase branch for the block
+// at height: ed25519 from TaggedHash("gradientcoin/wallet-coinbase-key",
+// seed, height as u64 LE). A miner pays its coinbase at height h to this
+// key, so its mined coins are found by height (Discover) however many
+// blocks it mined since the wallet file was copied.
+func DeriveCoinbaseKey(seed [32]byte, height uint64) ed25519.PrivateKey {
+	s := chain.TaggedHash("gradientcoin/wallet-coinbase-key", seed[:], binary.LittleEndian.AppendUint64(nil, height))
+	return ed25519.NewKeyFromSeed(s[:])
+}
+
+func addressOf(k ed25519.PrivateKey) chain.Address {
+	return chain.AddressOf(k.Public().(ed25519.PublicKey))
 }
 
 // Source is where the wallet reads coins (*chain.BlockChain implements it).
@@ -69,13 +111,23 @@ type Pending interface {
 // Wallet derives keys from a seed, hands out a fresh address per payment,
 // selects coins and signs payments. It is safe for concurrent use.
 type Wallet struct {
-	mu      sync.Mutex
-	path    string
-	p       *chain.Params
-	seed    [32]byte
-	next    uint32
-	keys    map[chain.Address]uint32
-	pending map[chain.OutPoint]chain.Hash
+	mu       sync.Mutex
+	path     string
+	p        *chain.Params
+	seed     [32]byte
+	readOnly bool
+	dirty    bool // scanned changed since the last save
+
+	next    uint32                   // keys handed out
+	derived uint32                   // keys in keys: next+GapLimit (at most MaxKeys)
+	keys    map[chain.Address]uint32 // main branch: address → index, below derived
+	addrs   []chain.Address          // main branch: index → address, below derived
+
+	cbKeys  map[chain.Address]uint64 // coinbase branch: address → height, known to have paid the wallet
+	scanned uint64                   // coinbase heights 1..scanned were looked at
+
+	pending     map[chain.OutPoint]chain.Hash // outputs spent by this wallet's unconfirmed payments
+	unconfirmed []*chain.Tx                   // this wallet's payments not yet in a block (persisted)
 }
 
 type fileFormat struct {
@@ -84,6 +136,48 @@ type fileFormat struct {
 	Genesis string `json:"genesis"`
 	Seed    string `json:"seed"`
 	Next    uint32 `json:"next"`
+	// CoinbaseScanned: the coinbase heights up to it were looked at.
+	CoinbaseScanned uint64 `json:"coinbase_scanned,omitempty"`
+	// Unconfirmed holds the wallet's own payments not yet in a block
+	// (hex of the transaction encoding), so they survive a restart.
+	Unconfirmed []string `json:"unconfirmed,omitempty"`
+}
+
+// newWallet returns a wallet with the main-branch window derived.
+func newWallet(path string, p *chain.Params, seed [32]byte, next uint32) *Wallet {
+	w := &Wallet{path: path, p: p, seed: seed, next: next,
+		keys: make(map[chain.Address]uint32), cbKeys: make(map[chain.Address]uint64),
+		pending: make(map[chain.OutPoint]chain.Hash)}
+	w.extend()
+	return w
+}
+
+// extend derives the main-branch keys up to next+GapLimit (on every CPU:
+// a fresh wallet derives GapLimit keys at once).
+func (w *Wallet) extend() {
+	end := uint32(min(uint64(w.next)+GapLimit, MaxKeys))
+	if end <= w.derived {
+		return
+	}
+	start := w.derived
+	add := make([]chain.Address, end-start)
+	workers := min(runtime.GOMAXPROCS(0), (len(add)+63)/64)
+	var wg sync.WaitGroup
+	for k := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := k; j < len(add); j += workers {
+				add[j] = addressOf(DeriveKey(w.seed, start+uint32(j)))
+			}
+		}()
+	}
+	wg.Wait()
+	for j, a := range add {
+		w.keys[a] = start + uint32(j)
+	}
+	w.addrs = append(w.addrs, add...)
+	w.derived = end
 }
 
 // Create makes a wallet with a fresh random seed and writes it to path
@@ -107,7 +201,7 @@ func FromSeed(path string, p *chain.Params, seed [32]byte) (*Wallet, error) {
 			return nil, fmt.Errorf("%w: %s", ErrExists, path)
 		}
 	}
-	w := &Wallet{path: path, p: p, seed: seed, keys: make(map[chain.Address]uint32), pending: make(map[chain.OutPoint]chain.Hash)}
+	w := newWallet(path, p, seed, 0)
 	if err := w.save(); err != nil {
 		return nil, err
 	}
@@ -116,46 +210,78 @@ func FromSeed(path string, p *chain.Params, seed [32]byte) (*Wallet, error) {
 
 // Open reads a wallet file written by Create for the network p.
 func Open(path string, p *chain.Params) (*Wallet, error) {
+	return open(path, p, false)
+}
+
+// OpenReadOnly reads a wallet file and never writes it: what Discover
+// finds stays in memory, and NewAddress, Pay and AddUnconfirmed fail with
+// ErrReadOnly (commands that only read a data directory).
+func OpenReadOnly(path string, p *chain.Params) (*Wallet, error) {
+	return open(path, p, true)
+}
+
+func open(path string, p *chain.Params, readOnly bool) (*Wallet, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrWalletFile, err)
+		if pe, ok := err.(*os.PathError); ok {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("%w %s: %v", ErrWalletFile, path, err)
 	}
 	var f fileFormat
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrWalletFile, path, err)
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("%w %s: truncated (%d bytes): restore it from a backup", ErrWalletFile, path, len(raw))
+		}
+		return nil, fmt.Errorf("%w %s: %v", ErrWalletFile, path, err)
 	}
 	switch {
 	case f.Version != 1:
-		return nil, fmt.Errorf("%w: %s: version %d, want 1", ErrWalletFile, path, f.Version)
+		return nil, fmt.Errorf("%w %s: version %d, want 1", ErrWalletFile, path, f.Version)
 	case f.Network != p.Name || f.Genesis != p.GenesisHash.String():
-		return nil, fmt.Errorf("%w: %s is for network %s (genesis %s), not %s", ErrWalletFile, path, f.Network, f.Genesis, p)
+		return nil, fmt.Errorf("%w %s is for network %s (genesis %s), not %s", ErrWalletFile, path, f.Network, f.Genesis, p)
 	case f.Next > MaxKeys:
-		return nil, fmt.Errorf("%w: %s: %d keys, limit %d", ErrWalletFile, path, f.Next, MaxKeys)
+		return nil, fmt.Errorf("%w %s: %d keys, limit %d", ErrWalletFile, path, f.Next, MaxKeys)
 	}
 	s, err := hex.DecodeString(f.Seed)
 	if err != nil || len(s) != 32 {
-		return nil, fmt.Errorf("%w: %s: seed must be 64 hex digits", ErrWalletFile, path)
+		return nil, fmt.Errorf("%w %s: seed must be 64 hex digits", ErrWalletFile, path)
 	}
-	w := &Wallet{path: path, p: p, next: f.Next, keys: make(map[chain.Address]uint32), pending: make(map[chain.OutPoint]chain.Hash)}
-	copy(w.seed[:], s)
-	for i := uint32(0); i < w.next; i++ {
-		w.keys[chain.AddressOf(DeriveKey(w.seed, i).Public().(ed25519.PublicKey))] = i
+	var seed [32]byte
+	copy(seed[:], s)
+	w := newWallet(path, p, seed, f.Next)
+	w.readOnly = readOnly
+	w.scanned = f.CoinbaseScanned
+	for i, h := range f.Unconfirmed {
+		b, err := hex.DecodeString(h)
+		var tx *chain.Tx
+		if err == nil {
+			tx, err = chain.DecodeTx(b)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w %s: unconfirmed transaction %d: %v", ErrWalletFile, path, i, err)
+		}
+		w.unconfirmed = append(w.unconfirmed, tx)
 	}
 	return w, nil
 }
 
 // save writes the wallet file atomically: temp file, fsync, rename, fsync
-// the directory.
+// the directory. A read-only or in-memory wallet writes nothing.
 func (w *Wallet) save() error {
-	if w.path == "" {
+	if w.path == "" || w.readOnly {
 		return nil
 	}
-	data, err := json.MarshalIndent(fileFormat{
+	f := fileFormat{
 		Version: 1, Network: w.p.Name, Genesis: w.p.GenesisHash.String(),
-		Seed: hex.EncodeToString(w.seed[:]), Next: w.next,
-	}, "", "  ")
+		Seed: hex.EncodeToString(w.seed[:]), Next: w.next, CoinbaseScanned: w.scanned,
+	}
+	for _, tx := range w.unconfirmed {
+		f.Unconfirmed = append(f.Unconfirmed, hex.EncodeToString(tx.Bytes()))
+	}
+	data, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -163,26 +289,26 @@ func (w *Wallet) save() error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("%w: %v", ErrWalletFile, err)
 	}
-	f, err := os.CreateTemp(dir, filepath.Base(w.path)+".*.tmp")
+	tf, err := os.CreateTemp(dir, filepath.Base(w.path)+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrWalletFile, err)
 	}
-	tmp := f.Name()
+	tmp := tf.Name()
 	fail := func(err error) error {
-		f.Close()
+		tf.Close()
 		os.Remove(tmp)
 		return fmt.Errorf("%w: write %s: %v", ErrWalletFile, w.path, err)
 	}
-	if err := f.Chmod(0o600); err != nil {
+	if err := tf.Chmod(0o600); err != nil {
 		return fail(err)
 	}
-	if _, err := f.Write(append(data, '\n')); err != nil {
+	if _, err := tf.Write(append(data, '\n')); err != nil {
 		return fail(err)
 	}
-	if err := f.Sync(); err != nil {
+	if err := tf.Sync(); err != nil {
 		return fail(err)
 	}
-	if err := f.Close(); err != nil {
+	if err := tf.Close(); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("%w: %v", ErrWalletFile, err)
 	}
@@ -194,7 +320,19 @@ func (w *Wallet) save() error {
 		d.Sync()
 		d.Close()
 	}
+	w.dirty = false
 	return nil
+}
+
+// Flush writes the wallet file if the coinbase scan moved on since the
+// last write (a node calls it when it stops).
+func (w *Wallet) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.dirty {
+		return nil
+	}
+	return w.save()
 }
 
 // Seed returns the wallet's seed (keep it secret: it restores every key).
@@ -215,6 +353,9 @@ func (w *Wallet) NewAddress() (chain.Address, string, error) {
 }
 
 func (w *Wallet) newAddress() (chain.Address, error) {
+	if w.readOnly {
+		return chain.Address{}, fmt.Errorf("%w: no new address", ErrReadOnly)
+	}
 	if w.next >= MaxKeys {
 		return chain.Address{}, fmt.Errorf("%w: all %d keys used", ErrWalletFile, MaxKeys)
 	}
@@ -224,32 +365,233 @@ func (w *Wallet) newAddress() (chain.Address, error) {
 		w.next--
 		return chain.Address{}, err
 	}
-	a := chain.AddressOf(DeriveKey(w.seed, i).Public().(ed25519.PublicKey))
-	w.keys[a] = i
-	return a, nil
+	w.extend()
+	return w.addrs[i], nil
+}
+
+// CoinbaseAddress returns the address the coinbase of a block at height
+// pays (the coinbase branch, DeriveCoinbaseKey). It writes nothing: the
+// address is a function of the seed and the height.
+func (w *Wallet) CoinbaseAddress(height uint64) chain.Address {
+	return addressOf(DeriveCoinbaseKey(w.seed, height))
+}
+
+// IsCoinbaseAddress reports whether addr is the wallet's coinbase address
+// for height.
+func (w *Wallet) IsCoinbaseAddress(height uint64, addr chain.Address) bool {
+	w.mu.Lock()
+	h, ok := w.cbKeys[addr]
+	w.mu.Unlock()
+	if ok {
+		return h == height
+	}
+	return addressOf(DeriveCoinbaseKey(w.seed, height)) == addr
 }
 
 // Addresses returns every address handed out, oldest first.
 func (w *Wallet) Addresses() []chain.Address {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.addresses()
+	return slices.Clone(w.addrs[:w.next])
 }
 
-func (w *Wallet) addresses() []chain.Address {
-	out := make([]chain.Address, w.next)
-	for a, i := range w.keys {
-		out[i] = a
+// coinAddresses are the addresses whose coins the wallet counts: the
+// main-branch keys handed out and the coinbase keys known to have paid it.
+func (w *Wallet) coinAddresses() []chain.Address {
+	out := make([]chain.Address, 0, int(w.next)+len(w.cbKeys))
+	out = append(out, w.addrs[:w.next]...)
+	for a := range w.cbKeys {
+		out = append(out, a)
 	}
 	return out
 }
 
-// Owns reports whether addr is one of the wallet's addresses.
+// Owns reports whether addr is one of the wallet's addresses: a
+// main-branch key below next+GapLimit, or a coinbase key it knows.
 func (w *Wallet) Owns(addr chain.Address) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	_, ok := w.keys[addr]
+	if _, ok := w.keys[addr]; ok {
+		return true
+	}
+	_, ok := w.cbKeys[addr]
 	return ok
+}
+
+// markUsed moves next past main-branch key i (paid on chain); it reports
+// whether next moved.
+func (w *Wallet) markUsed(i uint32) bool {
+	if i < w.next {
+		return false
+	}
+	w.next = i + 1
+	w.extend()
+	return true
+}
+
+// Discover looks on the chain for coins the wallet file does not know
+// about (a copy of the file older than the chain): payments to the
+// main-branch keys up to GapLimit past the last one found, and coinbases
+// paid to the coinbase key of every height not looked at yet. Found keys
+// move next past them. It returns how many keys it found; the file is
+// written (unless read-only) when next moved.
+func (w *Wallet) Discover(src Source) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	found, moved := 0, false
+	for i := w.next; i < w.derived; i++ {
+		us, _, err := src.UtxosByAddress(w.addrs[i])
+		if err != nil {
+			return found, err
+		}
+		if len(us) > 0 {
+			found++
+			moved = w.markUsed(i) || moved // extends the window: the loop goes on
+		}
+	}
+	_, tip, err := src.UtxosByAddress(chain.Address{}) // for the tip height
+	if err != nil {
+		return found, err
+	}
+	for h := w.scanned + 1; h <= tip; h++ {
+		a := addressOf(DeriveCoinbaseKey(w.seed, h))
+		us, _, err := src.UtxosByAddress(a)
+		if err != nil {
+			return found, err
+		}
+		if len(us) > 0 {
+			w.cbKeys[a] = h
+			found++
+		}
+	}
+	if tip > w.scanned {
+		w.scanned, w.dirty = tip, true
+	}
+	if moved {
+		return found, w.save()
+	}
+	return found, nil
+}
+
+// NoteBlock updates the wallet for a block connected to the main chain:
+// its coinbase, if it pays the wallet's coinbase key of its height, is
+// remembered; a payment to a main-branch key past next moves next past
+// it; the wallet's unconfirmed payments that the block includes, or whose
+// inputs it spends, are forgotten. The file is written when next moved
+// or the unconfirmed payments changed.
+func (w *Wallet) NoteBlock(b *chain.Block) error {
+	height := b.Header.Height
+	var cb chain.Address
+	if len(b.Txs) > 0 && len(b.Txs[0].Outputs) > 0 {
+		cb = b.Txs[0].Outputs[0].Address
+	}
+	isCB := cb != chain.Address{} && w.IsCoinbaseAddress(height, cb)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if isCB {
+		w.cbKeys[cb] = height
+	}
+	if height == w.scanned+1 {
+		w.scanned, w.dirty = height, true
+	}
+	save := false
+	spent := map[chain.OutPoint]bool{}
+	inBlock := map[chain.Hash]bool{}
+	for _, tx := range b.Txs {
+		for _, o := range tx.Outputs {
+			if i, ok := w.keys[o.Address]; ok {
+				save = w.markUsed(i) || save
+			}
+		}
+		if tx.IsCoinbase() {
+			continue
+		}
+		inBlock[tx.TxID()] = true
+		for _, in := range tx.Inputs {
+			spent[in.PrevOut] = true
+		}
+	}
+	kept := w.unconfirmed[:0]
+	for _, tx := range w.unconfirmed {
+		drop := inBlock[tx.TxID()]
+		for _, in := range tx.Inputs {
+			drop = drop || spent[in.PrevOut]
+		}
+		if drop {
+			save = true
+			continue
+		}
+		kept = append(kept, tx)
+	}
+	clear(w.unconfirmed[len(kept):])
+	w.unconfirmed = kept
+	if save {
+		return w.save()
+	}
+	return nil
+}
+
+// AddUnconfirmed records one of the wallet's payments that a mempool
+// accepted, in the wallet file, until a block includes it (NoteBlock) or
+// it is dropped (DropUnconfirmed); its inputs stay pending meanwhile.
+func (w *Wallet) AddUnconfirmed(tx *chain.Tx) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.readOnly {
+		return fmt.Errorf("%w: cannot record payment %s", ErrReadOnly, tx.TxID())
+	}
+	id := tx.TxID()
+	for _, t := range w.unconfirmed {
+		if t.TxID() == id {
+			return nil
+		}
+	}
+	w.unconfirmed = append(w.unconfirmed, tx)
+	for _, in := range tx.Inputs {
+		w.pending[in.PrevOut] = id
+	}
+	if err := w.save(); err != nil {
+		w.unconfirmed = w.unconfirmed[:len(w.unconfirmed)-1]
+		return err
+	}
+	return nil
+}
+
+// Unconfirmed returns the wallet's recorded payments not yet in a block,
+// oldest first.
+func (w *Wallet) Unconfirmed() []*chain.Tx {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.unconfirmed)
+}
+
+// DropUnconfirmed forgets a recorded payment (no mempool takes it any
+// more: it conflicts with the chain) and releases its inputs.
+func (w *Wallet) DropUnconfirmed(txid chain.Hash) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for op, id := range w.pending {
+		if id == txid {
+			delete(w.pending, op)
+		}
+	}
+	i := slices.IndexFunc(w.unconfirmed, func(t *chain.Tx) bool { return t.TxID() == txid })
+	if i < 0 {
+		return nil
+	}
+	w.unconfirmed = slices.Delete(w.unconfirmed, i, i+1)
+	return w.save()
+}
+
+// keyFor returns the private key of a wallet address.
+func (w *Wallet) keyFor(a chain.Address) (ed25519.PrivateKey, bool) {
+	if i, ok := w.keys[a]; ok {
+		return DeriveKey(w.seed, i), true
+	}
+	if h, ok := w.cbKeys[a]; ok {
+		return DeriveCoinbaseKey(w.seed, h), true
+	}
+	return nil, false
 }
 
 // Coins lists the wallet's unspent outputs at the source's tip, split into
@@ -263,7 +605,7 @@ func (w *Wallet) Coins(src Source, pending Pending) (spendable, locked []chain.U
 
 func (w *Wallet) coins(src Source, pending Pending) (spendable, locked []chain.Utxo, err error) {
 	live := make(map[chain.OutPoint]bool)
-	for _, a := range w.addresses() {
+	for _, a := range w.coinAddresses() {
 		us, tip, err := src.UtxosByAddress(a)
 		if err != nil {
 			return nil, nil, err
@@ -313,11 +655,19 @@ func txSize(n, k int) uint64 { return uint64(16 + 132*n + 28*k) }
 // called; the caller hands the transaction to the mempool and the network.
 // A shortfall is an *InsufficientFundsError (chain.ErrInsufficientFunds).
 func (w *Wallet) Pay(src Source, pending Pending, to chain.Address, amount, feeRate uint64) (*chain.Tx, error) {
-	if amount == 0 || amount > chain.MaxMoney || feeRate > MaxFeeRate {
-		return nil, fmt.Errorf("%w: amount %d, fee rate %d", ErrBadPayment, amount, feeRate)
+	switch {
+	case amount == 0:
+		return nil, fmt.Errorf("%w: the amount is zero", ErrBadPayment)
+	case amount > chain.MaxMoney:
+		return nil, fmt.Errorf("%w: amount %s GC is above the limit of %s GC (all coins there will ever be)", ErrBadPayment, FormatCoins(amount), FormatCoins(chain.MaxMoney))
+	case feeRate > MaxFeeRate:
+		return nil, fmt.Errorf("%w: fee rate %d atoms/byte is above the limit of %d atoms/byte", ErrBadPayment, feeRate, uint64(MaxFeeRate))
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.readOnly {
+		return nil, fmt.Errorf("%w: no payment", ErrReadOnly)
+	}
 	coins, _, err := w.coins(src, pending)
 	if err != nil {
 		return nil, err
@@ -373,7 +723,11 @@ func (w *Wallet) Pay(src Source, pending Pending, to chain.Address, amount, feeR
 	values := make([]uint64, len(chosen))
 	for i, c := range chosen {
 		tx.Inputs = append(tx.Inputs, chain.TxIn{PrevOut: c.OutPoint})
-		keys[i] = DeriveKey(w.seed, w.keys[c.Entry.Address])
+		k, ok := w.keyFor(c.Entry.Address)
+		if !ok {
+			return nil, fmt.Errorf("%w: no key for coin %s", ErrWalletFile, c.OutPoint)
+		}
+		keys[i] = k
 		values[i] = c.Entry.Value
 	}
 	if err := chain.SignTx(tx, keys, values, w.p.GenesisHash); err != nil {

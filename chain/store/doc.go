@@ -8,7 +8,8 @@
 // block's changes or none, and the recorded tip always agrees with the UTXO
 // set. PutBlock (side-chain blocks) is its own transaction and is durable
 // when it returns. bbolt fsyncs on every commit unless Options.NoSync is
-// set (benchmarks only). Model weights are not stored here: they are
+// set (benchmarks only). Options.ReadOnly opens an existing database for
+// reading only (a shared lock; nothing created or written). Model weights are not stored here: they are
 // derived data that chain.BlockChain rebuilds from checkpoints and replay.
 //
 // Errors: I/O and corruption are chain.RuleError{Err: chain.ErrStore};

@@ -46,6 +46,10 @@ type Options struct {
 	// NoSync skips fsync on commit: faster, but a crash may lose or
 	// corrupt recent commits. For benchmarks and throwaway tests only.
 	NoSync bool
+	// ReadOnly opens an existing database for reading only (a shared
+	// file lock, so readers do not exclude each other but a writer waits
+	// for them): nothing is created or written, and writes fail.
+	ReadOnly bool
 }
 
 // Store is a chain.Store on a bbolt database file.
@@ -63,6 +67,9 @@ func Open(path string, opts *Options) (*Store, error) {
 	}
 	if o.Timeout == 0 {
 		o.Timeout = 5 * time.Second
+	}
+	if o.ReadOnly {
+		return openReadOnly(path, o)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, storeErr("create directory", err)
@@ -89,6 +96,33 @@ func Open(path string, opts *Options) (*Store, error) {
 	if err != nil {
 		db.Close()
 		return nil, storeErr("initialise "+path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+func openReadOnly(path string, o Options) (*Store, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, storeErr("open "+path, err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout, ReadOnly: true, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return nil, storeErr("open "+path, err)
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if tx.Bucket(b) == nil {
+				return fmt.Errorf("no %s bucket (not a chain store)", b)
+			}
+		}
+		v := tx.Bucket(bucketMeta).Get(keyVersion)
+		if len(v) != 4 || binary.LittleEndian.Uint32(v) != formatVersion {
+			return fmt.Errorf("unsupported database format %x (want version %d)", v, formatVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, storeErr("open "+path, err)
 	}
 	return &Store{db: db}, nil
 }

@@ -21,7 +21,8 @@ import (
 // Apply has state.Apply's semantics: the same checks and error kinds
 // (errors.Is), and the weights change only if every check passes and every
 // new weight is finite. Weights stay on the device until Weights copies
-// them out.
+// them out. Rules with a chunked top-k sketch are ErrUnsupported (the
+// kernels implement the sketch families only; state.Apply applies them).
 type Applier struct {
 	mu     sync.Mutex
 	e      *engine
@@ -35,6 +36,9 @@ type Applier struct {
 func newApplier(dev kdev, release func() error, r state.Rules, w []float32) (*Applier, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
+	}
+	if err := unsupported(r.Sketch.Family, "Applier"); err != nil {
+		return nil, fmt.Errorf("%w (apply such blocks with state.Apply)", err)
 	}
 	d := r.Model.ParamCount()
 	if len(w) != d {

@@ -3,6 +3,8 @@ package gpu
 import (
 	"errors"
 	"fmt"
+
+	"github.com/gradientcoin/gradientcoin/chain/sketch"
 )
 
 // Error kinds. Every error the package returns is errors.Is-able to one of
@@ -22,7 +24,22 @@ var (
 	ErrClosed = errors.New("gpu: closed")
 	// ErrInvalid: an argument is out of range (sizes, options, ranges).
 	ErrInvalid = errors.New("gpu: invalid argument")
+	// ErrUnsupported: the operation has no kernel for this sketch family
+	// (the chunked top-k families run on the CPU: chain/sketch and
+	// chain/state compute the same consensus bits).
+	ErrUnsupported = errors.New("gpu: not supported for this sketch family")
 )
+
+// unsupported returns nil if the kernels implement family f, else an
+// ErrUnsupported error naming op. The kernels mirror the sketch
+// families bit for bit; a family they do not know (the chunked top-k
+// families) must never reach them.
+func unsupported(f sketch.Family, op string) error {
+	if f.IsChunked() {
+		return fmt.Errorf("%w: %s of %v", ErrUnsupported, op, f)
+	}
+	return nil
+}
 
 // DriverError is a failed CUDA driver call: Op names it (e.g.
 // "cuModuleLoadData"), Err is the driver's error. It matches ErrDriver.

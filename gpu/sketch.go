@@ -93,13 +93,22 @@ func checkLens(s *sketch.Sketch, dstLen, dstWant, srcLen, srcWant int) error {
 
 // Desketch sets dst (length d) to the consensus de-sketch of y (length m),
 // bit-identical to (*sketch.Sketch).Desketch. It implements state.Backend.
+// The chunked top-k families have no kernel: their de-sketch (a copy or a
+// per-chunk Walsh–Hadamard transform) runs on the CPU reference.
 func (b *SketchBackend) Desketch(s *sketch.Sketch, dst, y []float32) error {
+	if s.Config().Family.IsChunked() {
+		return s.Desketch(dst, y)
+	}
 	return b.desketch(s, dst, y, true)
 }
 
 // Transpose sets dst (length d) to Sᵀ·y, bit-identical to
-// (*sketch.Sketch).Transpose.
+// (*sketch.Sketch).Transpose (ErrUnsupported for the chunked top-k
+// families, which have no matrix).
 func (b *SketchBackend) Transpose(s *sketch.Sketch, dst, y []float32) error {
+	if err := unsupported(s.Config().Family, "Transpose"); err != nil {
+		return err
+	}
 	return b.desketch(s, dst, y, false)
 }
 
@@ -168,6 +177,9 @@ func (b *SketchBackend) Estimate(s *sketch.Sketch, dst, y []float32) error {
 // sketch, (*sketch.Sketch).Apply on the GPU (exact for Identity and SRHT,
 // within float rounding for the other families).
 func (b *SketchBackend) Sketch(s *sketch.Sketch, dst, x []float32) error {
+	if err := unsupported(s.Config().Family, "Sketch"); err != nil {
+		return err
+	}
 	if err := checkLens(s, len(dst), s.Rows(), len(x), s.Dim()); err != nil {
 		return err
 	}
@@ -227,6 +239,9 @@ func (b *SketchBackend) TopK(v []float32, k int) error {
 // sketch.Quantize.
 func (b *SketchBackend) Quantize(cfg sketch.Config, y []float32) ([]byte, error) {
 	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := unsupported(cfg.Family, "Quantize"); err != nil {
 		return nil, err
 	}
 	if len(y) != cfg.Rows {
@@ -300,9 +315,13 @@ const contributionVersion = 1
 // v − Desketch(Dequantize(payload)), else zeros. The payload may differ from
 // the CPU's in the last bits of y for the families whose forward sketch is
 // not exact (see Sketch); it is a valid contribution either way, and the
-// residual is computed from the payload actually sent.
+// residual is computed from the payload actually sent. The chunked top-k
+// families are ErrUnsupported (state.MakeContribution makes them).
 func (b *SketchBackend) MakeContribution(r state.Rules, parent [32]byte, delta, residual []float32, key ed25519.PrivateKey, sampleDigest [32]byte) (*state.Contribution, []float32, error) {
 	if err := r.Validate(); err != nil {
+		return nil, nil, err
+	}
+	if err := unsupported(r.Sketch.Family, "MakeContribution (use state.MakeContribution)"); err != nil {
 		return nil, nil, err
 	}
 	d := r.Model.ParamCount()

@@ -46,10 +46,19 @@ const (
 	SparseEmbedding2 Family = 6
 	// Identity: S = I (Rows == d). The dense, uncompressed baseline.
 	Identity Family = 7
+	// ChunkTopK: not a random sketch but a deterministic sparsification
+	// (see chunk.go): the flat vector in chunks of C = QuantBlock values,
+	// the TopK largest-magnitude entries of every chunk sent as (index,
+	// value) pairs, Rows = ⌈d/C⌉·TopK values in all. Biased; workers keep
+	// an error-feedback residual. Apply adds the decoded sparse vectors.
+	ChunkTopK Family = 8
+	// ChunkTopKWHT: ChunkTopK in the orthonormal Walsh–Hadamard basis of
+	// each chunk (FWHT/√C before the selection and after the aggregation).
+	ChunkTopKWHT Family = 9
 )
 
 // Families lists every family, in numeric order.
-var families = [...]Family{Gaussian, SRHT, AMS, CountSketch, SparseEmbedding1, SparseEmbedding2, Identity}
+var families = [...]Family{Gaussian, SRHT, AMS, CountSketch, SparseEmbedding1, SparseEmbedding2, Identity, ChunkTopK, ChunkTopKWHT}
 
 // AllFamilies returns every family, in numeric order.
 func AllFamilies() []Family { return append([]Family(nil), families[:]...) }
@@ -70,6 +79,10 @@ func (f Family) String() string {
 		return "sparse2"
 	case Identity:
 		return "identity"
+	case ChunkTopK:
+		return "chunktopk"
+	case ChunkTopKWHT:
+		return "chunktopk-wht"
 	}
 	return fmt.Sprintf("family(%d)", uint8(f))
 }
@@ -105,13 +118,18 @@ type Config struct {
 	NNZ int
 	// TopK > 0 (CountSketch only) selects heavy-hitter recovery: the
 	// de-sketch keeps the TopK coordinates with the largest median
-	// estimate, and workers keep an error-feedback residual.
+	// estimate, and workers keep an error-feedback residual. For the
+	// chunked top-k families it is the number of entries kept per chunk
+	// (1 ≤ TopK ≤ QuantBlock), and Rows = ⌈d/QuantBlock⌉·TopK.
 	TopK int
 	// QuantBits is the payload format: 32 (raw float32), 8 (int8 codes) or
-	// 4 (int4 codes), see Quantize.
+	// 4 (int4 codes), see Quantize. The chunked top-k families also take
+	// 2 and 1 (b-bit codes with one scale per chunk, see chunk.go).
 	QuantBits int
 	// QuantBlock is the number of values sharing one float32 scale (8 and 4
-	// bits); it must be 0 for QuantBits 32.
+	// bits); it must be 0 for QuantBits 32. For the chunked top-k families
+	// it is the chunk size C (a power of two in [2, MaxChunk]) whatever
+	// QuantBits is.
 	QuantBlock int
 }
 
@@ -132,6 +150,9 @@ func (c Config) String() string {
 
 // Validate checks the config on its own (without the dimension d).
 func (c Config) Validate() error {
+	if c.Family.IsChunked() {
+		return validateChunked(c)
+	}
 	switch c.Family {
 	case Gaussian, SRHT, AMS, Identity:
 		if c.NNZ != 0 {
@@ -181,6 +202,17 @@ func (c Config) ValidateDim(d int) error {
 	}
 	if d < 1 || d > MaxDim {
 		return wrap(ErrBadConfig, "dimension %d out of range [1, %d]", d, MaxDim)
+	}
+	if c.Family.IsChunked() {
+		nc := (d + c.QuantBlock - 1) / c.QuantBlock
+		if c.Rows != nc*c.TopK {
+			return wrap(ErrBadConfig, "%s rows %d, want %d chunks of %d × top-k %d = %d for dimension %d",
+				c.Family, c.Rows, nc, c.QuantBlock, c.TopK, nc*c.TopK, d)
+		}
+		if last := d - (nc-1)*c.QuantBlock; c.Family == ChunkTopK && c.TopK > last {
+			return wrap(ErrBadConfig, "%s top-k %d exceeds the %d coordinates of the last chunk (d = %d)", c.Family, c.TopK, last, d)
+		}
+		return nil
 	}
 	if c.Family == Identity && c.Rows != d {
 		return wrap(ErrBadConfig, "identity sketch needs rows == d, got rows %d, d %d", c.Rows, d)

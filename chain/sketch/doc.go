@@ -51,6 +51,37 @@
 // rest. The recovery is biased; workers keep an
 // error-feedback residual (chain/state.MakeContribution).
 //
+// # Chunked top-k (not a sketch)
+//
+// ChunkTopK and ChunkTopKWHT are deterministic sparsifications in the
+// style of Templar/DeMo, not random matrices (no seed; see chunk.go). The
+// flat vector is cut into nc = ⌈d/C⌉ chunks of C = QuantBlock values (the
+// last zero-padded); ChunkTopKWHT maps each chunk to its orthonormal
+// Walsh–Hadamard basis, ẑ = float32(FWHT(z)·float32(1/√C)). Of every chunk
+// the worker sends TopK (index, value) pairs, Rows = nc·TopK in all. The
+// payload is an LSB-first bit stream of nc chunks, each
+//
+//	[scale: 32 bits, QuantBits < 32 only] [TopK indices: log2 C bits each] [TopK values: QuantBits each]
+//
+// then zero padding to a byte. A value is a raw float32 (QuantBits 32) or
+// a code q of b ∈ {8, 4, 2, 1} bits meaning ±float32(float32(2·(q>>1)+1)·s)
+// (odd levels, no zero; negative iff q is odd). Canonical form: indices
+// strictly increasing within a chunk, scales without the sign bit, all
+// codes 0 in a chunk whose scale is 0, zero padding; ChunkTopK indices must
+// also name coordinates below d (CheckPayloadDim; ValidateDim requires
+// TopK ≤ the last chunk's length). The consensus aggregate has nc·C
+// entries (AggregateLen); AggregateAdd adds a payload's values at their
+// indices, agg[c·C+i] = float32(agg[c·C+i] + v), chunks in order, indices
+// ascending, contributions in block order; Desketch is agg[:d]
+// (ChunkTopK) or, per chunk, FWHT then float32(z_j·float32(1/√C))
+// (ChunkTopKWHT). The aggregate is linear in the payloads, so a worker's
+// error feedback against its own decoded payload (Decode) is exact for its
+// share of a block. The selection (top TopK by |ẑ|, ties to the lower
+// index) and the scale (least squares over the levels) are the worker's
+// choice in Compress, not consensus. These families are biased — E[u] ≠ x,
+// no unbiasedness test applies — and have no matrix: Apply, Transpose,
+// Estimate, Quantize and DequantizeAdd refuse them (ErrBadConfig).
+//
 // # Consensus operations and their exact arithmetic
 //
 // Transpose (dst = Sᵀ·y) and Desketch are consensus-critical. Go may fuse
@@ -69,6 +100,7 @@
 //   - SRHT: z := d' zeros (float32); for r = 0…m−1: z[row_r] += y_r; FWHT(z)
 //     (the radix-2 network of FWHT); dst_j = ±float32(z_j·float32(1/√m)).
 //   - Identity: dst = y.
+//   - ChunkTopK / ChunkTopKWHT: see above.
 //
 // Apply (the worker's S·x) is deterministic but not consensus-critical.
 // No transcendental function (exp, log, sin, cos) is used: the Gaussian
@@ -77,8 +109,8 @@
 //
 // # Quantization
 //
-// Payload formats (QuantBits 32, 8, 4) are defined in PayloadSize and
-// Quantize. Dequantization (consensus) of code q with block scale s is
+// Payload formats (QuantBits 32, 8, 4; the chunked families also 2 and 1)
+// are defined in PayloadSize and Quantize (chunk.go for the chunked ones). Dequantization (consensus) of code q with block scale s is
 // float32(float32(q)·s). Canonical form (CheckPayload): scales have no sign
 // bit, codes avoid −128 / −8, padding nibbles are 0, a zero scale has zero
 // codes. Quantize rounds half to even.

@@ -11,9 +11,16 @@ import (
 //	32 bits: 4·m              (m float32 little-endian)
 //	 8 bits: 4·nb + m         (nb = ⌈m/QuantBlock⌉ float32 scales, then m int8 codes)
 //	 4 bits: 4·nb + ⌈m/2⌉     (scales, then codes two per byte, low nibble first)
+//
+// and for the chunked top-k families ⌈nc·B/8⌉ bytes, nc = Rows/TopK chunks
+// of B = 32·[QuantBits < 32] + TopK·(log2 QuantBlock + QuantBits) bits
+// (see chunk.go).
 func PayloadSize(cfg Config) int {
 	if cfg.Validate() != nil {
 		return 0
+	}
+	if cfg.Family.IsChunked() {
+		return chunkGeomOf(cfg).totalBytes
 	}
 	m := cfg.Rows
 	switch cfg.QuantBits {
@@ -47,6 +54,9 @@ func isFinite32(x float32) bool { return math.Float32bits(x)&0x7f800000 != 0x7f8
 func Quantize(cfg Config, y []float32) ([]byte, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Family.IsChunked() {
+		return nil, wrap(ErrBadConfig, "%s payloads carry indices: use (*Sketch).Compress", cfg.Family)
 	}
 	if len(y) != cfg.Rows {
 		return nil, wrap(ErrLength, "quantize: sketch has %d values, want %d", len(y), cfg.Rows)
@@ -98,10 +108,15 @@ func Quantize(cfg Config, y []float32) ([]byte, error) {
 // CheckPayload checks the length and canonical form of a payload: scales
 // without the sign bit, int8 codes ≠ −128, int4 codes ≠ −8, a zero padding
 // nibble, and all-zero codes in a block whose scale is 0. It does not check
-// finiteness (Dequantize does).
+// finiteness (Dequantize does). Chunked top-k payloads: strictly
+// increasing indices within every chunk, scales without the sign bit,
+// all-zero codes in a chunk whose scale is 0, zero padding bits.
 func CheckPayload(cfg Config, p []byte) error {
 	if err := cfg.Validate(); err != nil {
 		return err
+	}
+	if cfg.Family.IsChunked() {
+		return checkChunked(cfg, p)
 	}
 	if want := PayloadSize(cfg); len(p) != want {
 		return wrap(ErrPayload, "payload has %d bytes, want %d for %s", len(p), want, cfg)
@@ -147,7 +162,9 @@ func code(bits int, codes []byte, i int) int8 {
 // Dequantize decodes payload p into dst (length m): the value of code q in
 // a block with scale s is float32(float32(q)·s); 32-bit payloads are the
 // raw values. It checks the canonical form (ErrPayload) and that every
-// value is finite (ErrNonFinite).
+// value is finite (ErrNonFinite). For the chunked top-k families dst gets
+// the m transmitted values (chunk order, then index order) without their
+// indices; the aggregate is built with AggregateAdd.
 func Dequantize(cfg Config, dst []float32, p []byte) error {
 	return dequantize(cfg, dst, p, false)
 }
@@ -155,17 +172,24 @@ func Dequantize(cfg Config, dst []float32, p []byte) error {
 // DequantizeAdd adds the decoded payload to acc in place:
 // acc[i] = float32(acc[i] + v_i). It checks the payload like Dequantize
 // (and that no sum overflows) before returning; on error acc may be
-// partially updated.
+// partially updated. The chunked top-k families refuse it (ErrBadConfig):
+// their values add at their indices, see AggregateAdd.
 func DequantizeAdd(cfg Config, acc []float32, p []byte) error {
 	return dequantize(cfg, acc, p, true)
 }
 
 func dequantize(cfg Config, dst []float32, p []byte, add bool) error {
+	if add && cfg.Family.IsChunked() {
+		return wrap(ErrBadConfig, "%s values add at their indices: use AggregateAdd", cfg.Family)
+	}
 	if err := CheckPayload(cfg, p); err != nil {
 		return err
 	}
 	if len(dst) != cfg.Rows {
 		return wrap(ErrLength, "dequantize: destination has %d values, want %d", len(dst), cfg.Rows)
+	}
+	if cfg.Family.IsChunked() {
+		return chunkValues(cfg, dst, p)
 	}
 	put := func(i int, v float32) error {
 		if !isFinite32(v) {

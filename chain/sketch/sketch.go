@@ -25,6 +25,9 @@ type Sketch struct {
 	scale float32 // SRHT: float32(1/√m)
 	dense float64 // Gaussian: 1/√(Var[T]·m); AMS: 1/√m
 	words int     // AMS: ⌈d/64⌉ sign words per row
+
+	chunk, nc  int     // chunked top-k: chunk size C and ⌈d/C⌉ chunks
+	chunkScale float32 // ChunkTopKWHT: float32(1/√C)
 }
 
 // New returns the sketch of config cfg for dimension d with the given seed
@@ -58,6 +61,10 @@ func New(cfg Config, d int, seed [32]byte) (*Sketch, error) {
 	case AMS:
 		s.dense = 1 / math.Sqrt(float64(cfg.Rows))
 		s.words = (d + 63) / 64
+	case ChunkTopK, ChunkTopKWHT:
+		s.chunk = cfg.QuantBlock
+		s.nc = (d + s.chunk - 1) / s.chunk
+		s.chunkScale = float32(1 / math.Sqrt(float64(s.chunk)))
 	}
 	return s, nil
 }
@@ -75,10 +82,14 @@ func (s *Sketch) Rows() int { return s.m }
 // so that another implementation (a GPU kernel) can reproduce the matrix.
 func (s *Sketch) Keys() (main, signs, samples Key) { return s.key, s.keyD, s.keyP }
 
-// PaddedDim returns d' (SRHT) or d (other families).
+// PaddedDim returns d' (SRHT), nc·C (the chunked top-k families: the
+// aggregate's length) or d (other families).
 func (s *Sketch) PaddedDim() int {
 	if s.cfg.Family == SRHT {
 		return s.pad
+	}
+	if s.cfg.Family.IsChunked() {
+		return s.nc * s.chunk
 	}
 	return s.d
 }
@@ -172,9 +183,19 @@ func (s *Sketch) checkLens(dstLen, dstWant, srcLen, srcWant int) error {
 	return nil
 }
 
+// errNotLinear is the error of the linear-sketch operations on the chunked
+// top-k families.
+func (s *Sketch) errNotLinear(op string) error {
+	return wrap(ErrBadConfig, "%s is not a linear sketch: no %s (use Compress and Decode)", s.cfg.Family, op)
+}
+
 // Apply sets dst (length m) to S·x (x of length d). The worker side: it is
-// deterministic but not on the consensus path.
+// deterministic but not on the consensus path. The chunked top-k families
+// have no matrix S (ErrBadConfig; see Compress).
 func (s *Sketch) Apply(dst, x []float32) error {
+	if s.cfg.Family.IsChunked() {
+		return s.errNotLinear("S·x")
+	}
 	if err := s.checkLens(len(dst), s.m, len(x), s.d); err != nil {
 		return err
 	}
@@ -285,8 +306,12 @@ func (s *Sketch) sparseForward(dst, x []float32) {
 
 // Transpose sets dst (length d) to Sᵀ·y (y of length m). This is the linear
 // de-sketch; E[SᵀS] = I for every family. Consensus-critical: see doc.go
-// for the exact operation order.
+// for the exact operation order. The chunked top-k families have no matrix
+// (ErrBadConfig; their de-sketch is Desketch).
 func (s *Sketch) Transpose(dst, y []float32) error {
+	if s.cfg.Family.IsChunked() {
+		return s.errNotLinear("Sᵀ·y")
+	}
 	if err := s.checkLens(len(dst), s.d, len(y), s.m); err != nil {
 		return err
 	}
@@ -360,8 +385,18 @@ func (s *Sketch) Transpose(dst, y []float32) error {
 
 // Desketch sets dst (length d) to the decoded update of sketch y (length
 // m): Transpose for linear configs, heavy-hitter recovery for CountSketch
-// with TopK > 0. This is what consensus applies.
+// with TopK > 0. This is what consensus applies. For the chunked top-k
+// families y is the aggregate (length AggregateLen = nc·C, built with
+// AggregateAdd) and the de-sketch is its first d values (ChunkTopK) or
+// the inverse per-chunk Walsh–Hadamard transform (ChunkTopKWHT).
 func (s *Sketch) Desketch(dst, y []float32) error {
+	if s.cfg.Family.IsChunked() {
+		if err := s.checkLens(len(dst), s.d, len(y), s.nc*s.chunk); err != nil {
+			return err
+		}
+		s.chunkDesketch(dst, y)
+		return nil
+	}
 	if s.cfg.TopK == 0 {
 		return s.Transpose(dst, y)
 	}

@@ -12,13 +12,28 @@ import (
 // MakeContribution is the worker side of a round. Given the local update
 // delta (w_K − w_parent) and the error-feedback residual of the previous
 // round (nil or zeros at first), it forms v = delta + residual
-// (float32 adds), sketches v with the round's sketch, quantizes, and signs.
+// (float32 adds), sketches v with the round's sketch (or, for the chunked
+// top-k families, sparsifies it with (*sketch.Sketch).Compress),
+// quantizes, and signs.
 //
-// It returns the contribution and the new residual. With heavy-hitter
-// recovery (CountSketch with TopK > 0) the new residual is v − u, where u
-// is the de-sketch of this contribution's own dequantized payload, i.e.
-// what the network would apply from it alone (error feedback). For the
-// unbiased linear families the residual is all zeros: feeding
+// It returns the contribution and the new residual. For the biased
+// families (CountSketch with TopK > 0, the chunked top-k families) the new
+// residual is v − u, where u is the de-sketch of this contribution's own
+// payload, i.e. what the network would apply from it alone before the
+// factor GlobalLR/n (error feedback). That factor is deliberately not in
+// the residual: Apply adds (GlobalLR/n)·u = (GlobalLR/n)·(delta + e − e'),
+// so over rounds the applied total telescopes to (GlobalLR/n)·(Σ delta −
+// e_last): GlobalLR is the outer step size of the error-fed updates, as in
+// EF-SGD where the step multiplies the gradient before compression (both
+// compressors are scale-equivariant, C(ηv) = ηC(v)). Subtracting
+// GlobalLR·u instead would feed the (1 − GlobalLR) part back and undo the
+// step size over time. For the chunked families the aggregate is linear
+// in the payloads, so this residual is exact for the worker's own share of
+// every block that includes the contribution; for count-sketch recovery
+// the block's top-k is taken of the summed sketches, and a worker's own
+// recovery is only an approximation of its share in pooled mode.
+//
+// For the unbiased linear families the residual is all zeros: feeding
 // (I − SᵀS)·v back would add the sketch's variance every round instead of
 // correcting a bias. The returned residual does not alias delta or
 // residual.
@@ -52,13 +67,20 @@ func MakeContribution(r Rules, parent [32]byte, delta, residual []float32, key e
 	if err != nil {
 		return nil, nil, err
 	}
-	y := make([]float32, r.Sketch.Rows)
-	if err := sk.Apply(y, v); err != nil {
-		return nil, nil, err
-	}
-	payload, err := sketch.Quantize(r.Sketch, y)
-	if err != nil {
-		return nil, nil, fmt.Errorf("sketch of the update: %w", err)
+	var payload []byte
+	var y []float32
+	if r.Sketch.Family.IsChunked() {
+		if payload, err = sk.Compress(v); err != nil {
+			return nil, nil, fmt.Errorf("sparsifying the update: %w", err)
+		}
+	} else {
+		y = make([]float32, r.Sketch.Rows)
+		if err := sk.Apply(y, v); err != nil {
+			return nil, nil, err
+		}
+		if payload, err = sketch.Quantize(r.Sketch, y); err != nil {
+			return nil, nil, fmt.Errorf("sketch of the update: %w", err)
+		}
 	}
 	c := &Contribution{
 		Version:      contributionVersion,
@@ -71,16 +93,22 @@ func MakeContribution(r Rules, parent [32]byte, delta, residual []float32, key e
 	if err := c.Sign(key); err != nil {
 		return nil, nil, err
 	}
-	if r.Sketch.TopK == 0 {
+	u := make([]float32, d)
+	switch {
+	case r.Sketch.Family.IsChunked():
+		if err := sk.Decode(u, payload); err != nil {
+			return nil, nil, err
+		}
+	case r.Sketch.TopK == 0:
 		clear(v)
 		return c, v, nil
-	}
-	if err := sketch.Dequantize(r.Sketch, y, payload); err != nil {
-		return nil, nil, err
-	}
-	u := make([]float32, d)
-	if err := sk.Desketch(u, y); err != nil {
-		return nil, nil, err
+	default:
+		if err := sketch.Dequantize(r.Sketch, y, payload); err != nil {
+			return nil, nil, err
+		}
+		if err := sk.Desketch(u, y); err != nil {
+			return nil, nil, err
+		}
 	}
 	for j := range v {
 		v[j] -= u[j]
@@ -106,11 +134,13 @@ type Backend interface {
 //	coef  := float32(float64(GlobalLR) / float64(n))
 //	w'[j] := float32(w[j] + float32(coef·u[j]))
 //
-// and w is overwritten with w' only if every w'[j] is finite. On any error w
+// (for the chunked top-k families agg has AggregateLen = nc·C entries and
+// each contribution's values add at their indices, see
+// sketch.AggregateAdd) and w is overwritten with w' only if every w'[j] is finite. On any error w
 // is unchanged. An empty list changes nothing. Apply runs every check of
 // CheckContribution itself (signatures are verified in parallel), so a
 // caller that already ran CheckContribution pays for the checks twice but
-// stays correct. Apply allocates d + m floats of scratch.
+// stays correct. Apply allocates d + AggregateLen floats of scratch.
 func Apply(r Rules, w []float32, parent [32]byte, contributions [][]byte) error {
 	return ApplyWith(nil, r, w, parent, contributions)
 }
@@ -145,9 +175,9 @@ func ApplyWith(b Backend, r Rules, w []float32, parent [32]byte, contributions [
 		}
 		seen[c.PubKey] = i
 	}
-	agg := make([]float32, r.Sketch.Rows)
+	agg := make([]float32, sketch.AggregateLen(r.Sketch))
 	for i, c := range cs {
-		if err := sketch.DequantizeAdd(r.Sketch, agg, c.Payload); err != nil {
+		if err := sketch.AggregateAdd(r.Sketch, agg, c.Payload); err != nil {
 			return fmt.Errorf("contribution %d: %w", i, err)
 		}
 	}

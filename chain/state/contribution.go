@@ -190,7 +190,10 @@ func DecodeContribution(raw []byte) (*Contribution, error) {
 // CheckContribution runs every context-free check on an encoded
 // contribution: size ≤ MaxContributionBytes, canonical decoding, sketch
 // config and dimension equal to the rules, finite dequantized payload, valid
-// signature. The parent is checked by Apply (it needs the block).
+// signature. For the chunked top-k families the canonical form includes
+// strictly increasing indices in every chunk, and ChunkTopK indices must
+// name coordinates below d (sketch.CheckPayloadDim). The parent is checked
+// by Apply (it needs the block).
 func CheckContribution(r Rules, raw []byte) error {
 	_, err := VerifyContribution(r, raw)
 	return err
@@ -219,6 +222,13 @@ func verifyContribution(r Rules, raw []byte, scratch []float32) (*Contribution, 
 	}
 	if d := r.Model.ParamCount(); c.Dim != d {
 		return nil, errorf(ErrParamsMismatch, "dim %d, rules want %d", c.Dim, d)
+	}
+	if c.Sketch.Family.IsChunked() {
+		// indices inside the dimension (the rest of the canonical form was
+		// checked by DecodeContribution)
+		if err := sketch.CheckPayloadDim(c.Sketch, c.Dim, c.Payload); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadContribution, err)
+		}
 	}
 	if scratch == nil {
 		scratch = make([]float32, r.Sketch.Rows)

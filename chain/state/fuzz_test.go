@@ -32,6 +32,8 @@ var fuzzSketches = []sketch.Config{
 	{Family: sketch.CountSketch, Rows: 8, NNZ: 2, TopK: 4, QuantBits: 4, QuantBlock: 3},
 	{Family: sketch.SRHT, Rows: 5, QuantBits: 32},
 	{Family: sketch.SparseEmbedding1, Rows: 6, NNZ: 2, QuantBits: 8, QuantBlock: 4},
+	{Family: sketch.ChunkTopK, Rows: 12, TopK: 3, QuantBits: 2, QuantBlock: 16},
+	{Family: sketch.ChunkTopKWHT, Rows: 8, TopK: 4, QuantBits: 1, QuantBlock: 32},
 }
 
 // fuzzContributions returns valid encodings, one per fuzz sketch.

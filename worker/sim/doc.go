@@ -16,6 +16,15 @@
 //     exactly before sketching (worker-side error feedback), which count-
 //     sketch heavy-hitter recovery needs: on a dense update its recovery
 //     error exceeds the update and plain error feedback diverges.
+//   - Config.BlockResidual (count-sketch top-k, pooled mode) recomputes each
+//     worker's residual after the block against the coordinates the
+//     block's recovery of the SUMMED sketches kept (v − v|_J), instead of
+//     against the recovery of its own sketch alone, which is not what
+//     Apply applied; without it pooled heavy-hitter recovery diverges.
+//   - The chunked top-k families need no option: their aggregate is
+//     linear in the payloads, so state.MakeContribution's residual is
+//     exact. Config.ResidualDecay makes error feedback leaky (DeMo-style
+//     decay of the untransmitted part).
 //   - Run reports, per round, the contributors, the mean local training
 //     loss, the caller's evaluation (a loss curve), the state root and the
 //     bytes sent; two runs with the same arguments give identical roots.

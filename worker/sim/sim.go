@@ -93,6 +93,18 @@ type Config struct {
 	// NoErrorFeedback discards every residual (the part of an update the
 	// compression dropped) instead of carrying it to the next round.
 	NoErrorFeedback bool
+	// ResidualDecay in [0, 1) shrinks every residual by the factor
+	// 1 − ResidualDecay before it is added to the next update (leaky error
+	// feedback, as DeMo's decayed momentum); 0 keeps it whole.
+	ResidualDecay float64
+	// BlockResidual (count-sketch heavy-hitter recovery in pooled mode)
+	// recomputes every contributor's residual after the block: v − v|_J,
+	// where J is the set of coordinates the block's recovery kept (what
+	// Apply changed), instead of v − (the recovery of its own sketch alone).
+	// In pooled mode Apply takes the top-k of the summed sketches, so J is
+	// what was applied of each worker's update (up to the sketch's
+	// estimation error); a worker's own top-k is not.
+	BlockResidual bool
 }
 
 // Evaluator measures the weights after a round (a validation loss, a
@@ -192,6 +204,10 @@ func Run(ctx context.Context, cfg Config, w0 []float32, workers []*Worker, eval 
 		return nil, fmt.Errorf("%w: no evaluator", ErrBadConfig)
 	case cfg.PreTopK < 0 || cfg.PreTopK > d:
 		return nil, fmt.Errorf("%w: pre-sketch top-k %d outside [0, %d]", ErrBadConfig, cfg.PreTopK, d)
+	case !(cfg.ResidualDecay >= 0 && cfg.ResidualDecay < 1):
+		return nil, fmt.Errorf("%w: residual decay %v outside [0, 1)", ErrBadConfig, cfg.ResidualDecay)
+	case cfg.BlockResidual && (r.Sketch.TopK == 0 || r.Sketch.Family.IsChunked()):
+		return nil, fmt.Errorf("%w: block residuals need count-sketch heavy-hitter recovery, not %s", ErrBadConfig, r.Sketch)
 	}
 	hp := make([]float64, len(workers))
 	var total float64
@@ -241,7 +257,8 @@ func Run(ctx context.Context, cfg Config, w0 []float32, workers []*Worker, eval 
 			}
 		}
 		st := RoundStat{Round: round, Contributors: who, Eval: math.NaN()}
-		var raws [][]byte
+		var raws, payloads [][]byte
+		var sents, rests [][]float32
 		for _, i := range who {
 			wk := workers[i]
 			if cfg.ResetOptimizer {
@@ -265,6 +282,12 @@ func Run(ctx context.Context, cfg Config, w0 []float32, workers []*Worker, eval 
 			}
 			digest := hashParts([]byte("gradientcoin/sim/samples"), u64(seed))
 			send, resid := delta, wk.residual
+			if cfg.ResidualDecay > 0 && resid != nil {
+				f := float32(1 - cfg.ResidualDecay)
+				for j := range resid {
+					resid[j] = float32(resid[j] * f)
+				}
+			}
 			var rest []float32
 			if cfg.PreTopK > 0 {
 				send = append([]float32(nil), delta...)
@@ -278,6 +301,14 @@ func Run(ctx context.Context, cfg Config, w0 []float32, workers []*Worker, eval 
 				}
 				resid = nil
 			}
+			if cfg.BlockResidual {
+				// the vector this worker sketches: send + residual
+				sent := append([]float32(nil), send...)
+				for j, e := range resid {
+					sent[j] += e
+				}
+				sents = append(sents, sent)
+			}
 			c, resid, err := state.MakeContribution(r, parent, send, resid, wk.Key, digest)
 			if err != nil {
 				return res, fmt.Errorf("round %d, worker %d: contribution: %w", round, i, err)
@@ -286,12 +317,21 @@ func Run(ctx context.Context, cfg Config, w0 []float32, workers []*Worker, eval 
 				resid[j] += rest[j]
 			}
 			wk.residual = resid
+			if cfg.BlockResidual {
+				rests = append(rests, rest)
+				payloads = append(payloads, c.Payload)
+			}
 			if cfg.NoErrorFeedback {
 				wk.residual = nil
 			}
 			raw := c.Encode()
 			st.Bytes += len(raw)
 			raws = append(raws, raw)
+		}
+		if cfg.BlockResidual && !cfg.NoErrorFeedback {
+			if err := blockResiduals(r, parent, payloads, sents, rests, workers, who); err != nil {
+				return res, fmt.Errorf("round %d: %w", round, err)
+			}
 		}
 		if err := state.Apply(r, w, parent, raws); err != nil {
 			return res, fmt.Errorf("round %d: apply: %w", round, err)
@@ -308,4 +348,37 @@ func Run(ctx context.Context, cfg Config, w0 []float32, workers []*Worker, eval 
 		parent = hashParts(parts...)
 	}
 	return res, nil
+}
+
+// blockResiduals sets each contributor's residual to v − sent|_J: v is what
+// it meant to send (sent plus what pre-sparsification kept back), J the
+// coordinates the block's de-sketch of the summed payloads kept.
+func blockResiduals(r state.Rules, parent [32]byte, payloads [][]byte, sents, rests [][]float32, workers []*Worker, who []int) error {
+	agg := make([]float32, sketch.AggregateLen(r.Sketch))
+	for _, p := range payloads {
+		if err := sketch.AggregateAdd(r.Sketch, agg, p); err != nil {
+			return err
+		}
+	}
+	sk, err := r.NewSketch(parent)
+	if err != nil {
+		return err
+	}
+	u := make([]float32, r.ParamCount())
+	if err := sk.Desketch(u, agg); err != nil {
+		return err
+	}
+	for n, i := range who {
+		e := make([]float32, len(u))
+		for j, s := range sents[n] {
+			if u[j] == 0 {
+				e[j] = s
+			}
+			if rests[n] != nil {
+				e[j] += rests[n][j]
+			}
+		}
+		workers[i].residual = e
+	}
+	return nil
 }

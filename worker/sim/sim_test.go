@@ -68,15 +68,21 @@ func TestRunConverges(t *testing.T) {
 		lr     float32
 		factor float64 // final distance must be below factor × initial
 		pre    int
+		block  bool    // BlockResidual
+		decay  float64 // ResidualDecay
 	}{
-		{"pooled-identity", sketch.Config{Family: sketch.Identity, Rows: 32, QuantBits: 32}, Pooled, 100, 1, 0.1, 0},
-		{"paper-identity", sketch.Config{Family: sketch.Identity, Rows: 32, QuantBits: 32}, Paper, 100, 0.5, 0.5, 0},
-		{"pooled-countsketch-topk-int8-presparse", sketch.Config{Family: sketch.CountSketch, Rows: 30, NNZ: 3, TopK: 4, QuantBits: 8, QuantBlock: 8}, Pooled, 100, 1, 0.7, 4},
-		{"pooled-srht", sketch.Config{Family: sketch.SRHT, Rows: 16, QuantBits: 32}, Pooled, 100, 0.5, 0.7, 0},
+		{"pooled-identity", sketch.Config{Family: sketch.Identity, Rows: 32, QuantBits: 32}, Pooled, 100, 1, 0.1, 0, false, 0},
+		{"paper-identity", sketch.Config{Family: sketch.Identity, Rows: 32, QuantBits: 32}, Paper, 100, 0.5, 0.5, 0, false, 0},
+		{"pooled-countsketch-topk-int8-presparse", sketch.Config{Family: sketch.CountSketch, Rows: 30, NNZ: 3, TopK: 4, QuantBits: 8, QuantBlock: 8}, Pooled, 100, 1, 0.7, 4, false, 0},
+		{"pooled-srht", sketch.Config{Family: sketch.SRHT, Rows: 16, QuantBits: 32}, Pooled, 100, 0.5, 0.7, 0, false, 0},
+		{"pooled-countsketch-topk-block-residual", sketch.Config{Family: sketch.CountSketch, Rows: 30, NNZ: 3, TopK: 4, QuantBits: 8, QuantBlock: 8}, Pooled, 100, 1, 0.6, 1, true, 0},
+		{"pooled-chunktopk-q2", sketch.Config{Family: sketch.ChunkTopK, Rows: 8, TopK: 2, QuantBits: 2, QuantBlock: 8}, Pooled, 100, 1, 0.1, 0, false, 0},
+		{"pooled-chunktopk-wht-q1", sketch.Config{Family: sketch.ChunkTopKWHT, Rows: 8, TopK: 2, QuantBits: 1, QuantBlock: 8}, Pooled, 100, 1, 0.1, 0, false, 0},
+		{"paper-chunktopk-wht-decay", sketch.Config{Family: sketch.ChunkTopKWHT, Rows: 4, TopK: 1, QuantBits: 32, QuantBlock: 8}, Paper, 100, 0.5, 0.5, 0, false, 0.1},
 	}
 	for _, c := range cases {
 		s := regression(t, c.sc, 4, c.lr)
-		cfg := Config{Rules: s.rules, Mode: c.mode, Rounds: c.rounds, Seed: 5, EvalEvery: 10, PreTopK: c.pre}
+		cfg := Config{Rules: s.rules, Mode: c.mode, Rounds: c.rounds, Seed: 5, EvalEvery: 10, PreTopK: c.pre, BlockResidual: c.block, ResidualDecay: c.decay}
 		w0 := make([]float32, s.rules.ParamCount())
 		res, err := Run(context.Background(), cfg, w0, s.workers, s.eval)
 		if err != nil {
@@ -95,6 +101,38 @@ func TestRunConverges(t *testing.T) {
 				if len(st.Contributors) != 1 {
 					t.Fatalf("%s: round %d has %d contributors", c.name, st.Round, len(st.Contributors))
 				}
+			}
+		}
+	}
+}
+
+// TestReplayOptions: pooled runs with the chunked families, leaky error
+// feedback and block residuals replay to identical roots.
+func TestReplayOptions(t *testing.T) {
+	cases := []struct {
+		name string
+		sc   sketch.Config
+		cfg  Config
+	}{
+		{"chunktopk-wht", sketch.Config{Family: sketch.ChunkTopKWHT, Rows: 8, TopK: 2, QuantBits: 2, QuantBlock: 8}, Config{}},
+		{"chunktopk-decay", sketch.Config{Family: sketch.ChunkTopK, Rows: 8, TopK: 2, QuantBits: 4, QuantBlock: 8}, Config{ResidualDecay: 0.2}},
+		{"countsketch-block", sketch.Config{Family: sketch.CountSketch, Rows: 30, NNZ: 3, TopK: 4, QuantBits: 8, QuantBlock: 8}, Config{BlockResidual: true, PreTopK: 2}},
+	}
+	for _, c := range cases {
+		run := func() *Result {
+			s := regression(t, c.sc, 3, 1)
+			cfg := c.cfg
+			cfg.Rules, cfg.Mode, cfg.Rounds, cfg.Seed, cfg.EvalEvery = s.rules, Pooled, 20, 9, 10
+			res, err := Run(context.Background(), cfg, make([]float32, 32), s.workers, s.eval)
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			return res
+		}
+		a, b := run(), run()
+		for i := range a.Rounds {
+			if a.Rounds[i].Root != b.Rounds[i].Root {
+				t.Fatalf("%s: round %d: roots differ", c.name, i)
 			}
 		}
 	}
@@ -166,6 +204,9 @@ func TestRunErrors(t *testing.T) {
 		{"objective-size", Config{Rules: s.rules, Mode: Pooled, Rounds: 1}, w0, other.workers, s.eval},
 		{"no-evaluator", Config{Rules: s.rules, Mode: Pooled, Rounds: 1}, w0, s.workers, nil},
 		{"nil-worker", Config{Rules: s.rules, Mode: Pooled, Rounds: 1}, w0, []*Worker{nil}, s.eval},
+		{"residual-decay-1", Config{Rules: s.rules, Mode: Pooled, Rounds: 1, ResidualDecay: 1}, w0, s.workers, s.eval},
+		{"residual-decay-nan", Config{Rules: s.rules, Mode: Pooled, Rounds: 1, ResidualDecay: math.NaN()}, w0, s.workers, s.eval},
+		{"block-residual-identity", Config{Rules: s.rules, Mode: Pooled, Rounds: 1, BlockResidual: true}, w0, s.workers, s.eval},
 	}
 	for _, c := range cases {
 		if _, err := Run(context.Background(), c.cfg, c.w0, c.workers, c.eval); !errors.Is(err, ErrBadConfig) {

@@ -60,6 +60,7 @@ type opts struct {
 	goalSeeds                      []uint64
 	efDecay                        float64
 	blockResidual                  bool
+	dryRun                         bool
 }
 
 func main() {
@@ -90,6 +91,7 @@ func main() {
 	flag.StringVar(&dlr, "dense-global-lr", "1,2", "GlobalLR grid of the dense baseline (best reported)")
 	flag.Float64Var(&o.denseCost, "dense-sketch-max", 2e7, "skip Gaussian and AMS where m·d exceeds this (their sketch costs O(m·d) per worker and round)")
 	flag.StringVar(&seeds, "goal-seeds", "2,3", "extra seeds for dense and the best run at ≥146× (empty: none)")
+	flag.BoolVar(&o.dryRun, "plan", false, "print the runs and exit")
 	flag.BoolVar(&o.blockResidual, "block-residual", true, "countsketch-topk: residuals against the block's recovered support (sim.Config.BlockResidual)")
 	flag.Float64Var(&o.efDecay, "ef-decay", 0, "leaky error feedback of the chunked top-k families: residual shrink per round")
 	flag.Parse()
@@ -243,7 +245,10 @@ func plan(o opts, fam string, d, c int) ([]job, error) {
 }
 
 // chunkFor returns the chunked top-k config with the largest per-chunk k
-// whose payload is at most 4d/c bytes (compression ≥ c against float32).
+// whose payload is at most 4d/c bytes (compression ≥ c against float32),
+// with chunks of the given size or, where not even k = 1 fits (the
+// per-chunk scale and indices cost too much at high ratios), the smallest
+// larger power of two that fits.
 func chunkFor(fam string, d, c, chunk, vb int) (sketch.Config, error) {
 	f := sketch.ChunkTopK
 	if fam == "chunktopk-wht" {
@@ -252,19 +257,21 @@ func chunkFor(fam string, d, c, chunk, vb int) (sketch.Config, error) {
 	for chunk > 2 && chunk/2 >= d {
 		chunk /= 2
 	}
-	nc := (d + chunk - 1) / chunk
-	best := sketch.Config{}
-	for k := 1; k <= chunk; k++ {
-		q := sketch.Config{Family: f, Rows: nc * k, TopK: k, QuantBits: vb, QuantBlock: chunk}
-		if q.ValidateDim(d) != nil || sketch.PayloadSize(q)*c > 4*d {
-			break
+	for ; chunk <= sketch.MaxChunk; chunk *= 2 {
+		nc := (d + chunk - 1) / chunk
+		best := sketch.Config{}
+		for k := 1; k <= chunk; k++ {
+			q := sketch.Config{Family: f, Rows: nc * k, TopK: k, QuantBits: vb, QuantBlock: chunk}
+			if q.ValidateDim(d) != nil || sketch.PayloadSize(q)*c > 4*d {
+				break
+			}
+			best = q
 		}
-		best = q
+		if best.Rows != 0 {
+			return best, nil
+		}
 	}
-	if best.Rows == 0 {
-		return best, fmt.Errorf("%s: no k fits %d× at d=%d, chunk %d, %d-bit values", fam, c, d, chunk, vb)
-	}
-	return best, nil
+	return sketch.Config{}, fmt.Errorf("%s: no chunk and k fit %d× at d=%d with %d-bit values", fam, c, d, vb)
 }
 
 // env is what every run shares; models are per job slot.
@@ -438,6 +445,12 @@ func run(o opts) error {
 			}
 			jobs = append(jobs, js...)
 		}
+	}
+	if o.dryRun {
+		for _, j := range jobs {
+			printRun(result{job: j, final: math.NaN()}, d)
+		}
+		return nil
 	}
 	start := time.Now()
 	all, err := e.runAll(jobs)
@@ -630,7 +643,7 @@ func writeMarkdown(path string, dense result, best map[string]result, all, seedR
 	}
 	fmt.Fprintf(&b, " Gaussian and AMS generate O(m·d) matrix entries per worker and round; runs with m·d > %.2g are skipped (marked) to keep the experiment within its time budget — SRHT, the count sketch and the sparse embeddings have the same statistics at O(d log d) or O(d).\n", o.denseCost)
 	b.WriteString("- **countsketch-topk**: count sketch (2 tables) with heavy-hitter recovery of TopK = width/4 coordinates of the block's summed sketches, error feedback, each worker pre-sparsifying to TopK/workers entries, GlobalLR 1; **-noef** drops the residuals.\n")
-	fmt.Fprintf(&b, "- **chunktopk / chunktopk-wht** (new families, `sketch.ChunkTopK` / `ChunkTopKWHT`): the flat update in chunks of C = %d values (chunktopk-wht: in the orthonormal Walsh–Hadamard basis of each chunk), the top k of every chunk sent as %d-bit indices and %d-bit values with one float32 scale per chunk; each worker keeps the error-feedback residual of its own payload (`state.MakeContribution`); Apply adds the decoded sparse vectors in block order. Best GlobalLR of %s (the residual keeps the error in delta units, so GlobalLR acts as an outer step size).",
+	fmt.Fprintf(&b, "- **chunktopk / chunktopk-wht** (new families, `sketch.ChunkTopK` / `ChunkTopKWHT`): the flat update in chunks of C = %d values (larger where the per-chunk overhead leaves no room for k ≥ 1 at that ratio: 4096 at 1000×) (chunktopk-wht: in the orthonormal Walsh–Hadamard basis of each chunk), the top k of every chunk sent as log2 C-bit indices (%d bits) and %d-bit values with one float32 scale per chunk; each worker keeps the error-feedback residual of its own payload (`state.MakeContribution`); Apply adds the decoded sparse vectors in block order. Best GlobalLR of %s (the residual keeps the error in delta units, so GlobalLR acts as an outer step size).",
 		o.chunk, bitsOf(o.chunk), o.vbits, joinLRs(o.chunkLRs))
 	if o.efDecay > 0 {
 		fmt.Fprintf(&b, " Residuals shrink by %g per round (leaky error feedback).", o.efDecay)

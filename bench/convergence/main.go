@@ -32,16 +32,20 @@ import (
 )
 
 type family struct {
-	name string
-	cfg  sketch.Config
-	pre  int
+	name  string
+	cfg   sketch.Config
+	pre   int
+	block bool // sim.Config.BlockResidual (pooled mode only)
 }
 
 // families lists the sketches at m rows. The count-sketch top-k variant
 // uses 2 tables of width w = m/2, recovers TopK = w/8 coordinates, and its
 // workers pre-sparsify to TopK/contributors entries each, so that the
-// aggregate of a block stays within what the sketch can recover.
-func families(d, m int, quant, block, contributors int) []family {
+// aggregate of a block stays within what the sketch can recover; in pooled
+// mode it runs a second time with residuals against the block's recovered
+// support (-block). The chunked top-k families keep, per chunk of 64, the
+// most entries whose payload fits the same bytes as m float32 values.
+func families(d, m int, quant, block, contributors int, pooled bool) []family {
 	q := func(c sketch.Config) sketch.Config {
 		c.QuantBits = quant
 		if quant != 32 {
@@ -52,16 +56,44 @@ func families(d, m int, quant, block, contributors int) []family {
 	m4 := max(4, m/4*4)
 	m2 := max(2, m/2*2)
 	topk := max(1, m2/16)
-	return []family{
-		{"dense", q(sketch.Config{Family: sketch.Identity, Rows: d}), 0},
-		{"gaussian", q(sketch.Config{Family: sketch.Gaussian, Rows: m}), 0},
-		{"srht", q(sketch.Config{Family: sketch.SRHT, Rows: m}), 0},
-		{"ams", q(sketch.Config{Family: sketch.AMS, Rows: m}), 0},
-		{"countsketch", q(sketch.Config{Family: sketch.CountSketch, Rows: m, NNZ: 1}), 0},
-		{"sparse1", q(sketch.Config{Family: sketch.SparseEmbedding1, Rows: m, NNZ: 4}), 0},
-		{"sparse2", q(sketch.Config{Family: sketch.SparseEmbedding2, Rows: m4, NNZ: 4}), 0},
-		{"countsketch-topk", q(sketch.Config{Family: sketch.CountSketch, Rows: m2, NNZ: 2, TopK: topk}), max(1, topk/contributors)},
+	fs := []family{
+		{"dense", q(sketch.Config{Family: sketch.Identity, Rows: d}), 0, false},
+		{"gaussian", q(sketch.Config{Family: sketch.Gaussian, Rows: m}), 0, false},
+		{"srht", q(sketch.Config{Family: sketch.SRHT, Rows: m}), 0, false},
+		{"ams", q(sketch.Config{Family: sketch.AMS, Rows: m}), 0, false},
+		{"countsketch", q(sketch.Config{Family: sketch.CountSketch, Rows: m, NNZ: 1}), 0, false},
+		{"sparse1", q(sketch.Config{Family: sketch.SparseEmbedding1, Rows: m, NNZ: 4}), 0, false},
+		{"sparse2", q(sketch.Config{Family: sketch.SparseEmbedding2, Rows: m4, NNZ: 4}), 0, false},
+		{"countsketch-topk", q(sketch.Config{Family: sketch.CountSketch, Rows: m2, NNZ: 2, TopK: topk}), max(1, topk/contributors), false},
 	}
+	if pooled {
+		fs = append(fs, family{"countsketch-topk-block", q(sketch.Config{Family: sketch.CountSketch, Rows: m2, NNZ: 2, TopK: topk}), max(1, topk/contributors), true})
+	}
+	for _, f := range []sketch.Family{sketch.ChunkTopK, sketch.ChunkTopKWHT} {
+		if c, ok := chunked(f, d, 4*m, quant); ok {
+			fs = append(fs, family{name: f.String(), cfg: c})
+		}
+	}
+	return fs
+}
+
+// chunked is the chunked top-k config of family f with chunks of 64 (or d)
+// and the largest k whose payload has at most budget bytes.
+func chunked(f sketch.Family, d, budget, quant int) (sketch.Config, bool) {
+	c := 64
+	for c/2 >= d && c > 2 {
+		c /= 2
+	}
+	nc := (d + c - 1) / c
+	best, ok := sketch.Config{}, false
+	for k := 1; k <= c; k++ {
+		q := sketch.Config{Family: f, Rows: nc * k, TopK: k, QuantBits: quant, QuantBlock: c}
+		if q.ValidateDim(d) != nil || sketch.PayloadSize(q) > budget {
+			break
+		}
+		best, ok = q, true
+	}
+	return best, ok
 }
 
 func main() {
@@ -130,7 +162,7 @@ func run(out string, rounds, dim, rows, count int, lambda float64, nw, k int, lr
 		default:
 			return fmt.Errorf("unknown mode %q", ms)
 		}
-		fams = families(dim, m, quant, 64, contributors)
+		fams = families(dim, m, quant, 64, contributors, mode == sim.Pooled)
 		for _, f := range fams {
 			r := state.Rules{Model: mc, Sketch: f.cfg, GlobalLR: float32(glr), LocalLR: float32(lr), LocalSteps: k, MaxContributions: nw, ChunkSize: state.DefaultChunkSize}
 			r.MaxContributionBytes = state.ContributionSize(f.cfg)
@@ -157,7 +189,7 @@ func run(out string, rounds, dim, rows, count int, lambda float64, nw, k int, lr
 				return math.Sqrt(s), nil
 			}
 			start := time.Now()
-			_, err := sim.Run(context.Background(), sim.Config{Rules: r, Mode: mode, Rounds: rounds, Seed: seed, PreTopK: f.pre}, make([]float32, dim), ws, eval)
+			_, err := sim.Run(context.Background(), sim.Config{Rules: r, Mode: mode, Rounds: rounds, Seed: seed, PreTopK: f.pre, BlockResidual: f.block}, make([]float32, dim), ws, eval)
 			c.err = err
 			status := "ok"
 			if err != nil {
@@ -282,6 +314,7 @@ func writeMarkdown(path string, curves []curve, fams []family, cmd string, xnorm
 	fmt.Fprintf(&b, "x* is the regularised optimum (dense gradient descent to ‖∇L‖ ≤ 1e-12); ‖x₀ − x*‖ = ‖x*‖ = %.4g. ", xnorm)
 	b.WriteString("Every round goes through `state.MakeContribution` and `state.Apply` with a fresh sketch seed. ")
 	b.WriteString("Paper mode: one worker per round drawn by hash power (equal here); pooled: all workers, mean update. ")
+	b.WriteString("countsketch-topk-block is countsketch-topk with every residual recomputed after the block against the coordinates the block's recovery kept (`sim.Config.BlockResidual`). chunktopk / chunktopk-wht (the chunked top-k families, biased, with error feedback) keep per chunk of 64 the most entries whose payload fits the bytes of the sketches' m float32 values. ")
 	b.WriteString("`rate` is the fitted per-round contraction of ‖x_t − x*‖ before it reaches 3× the floor; `floor` the geometric mean over the last quarter of the rounds.\n\n")
 	b.WriteString("| mode | family | sketch | ‖x−x*‖ @0 | @25 | @50 | @100 | @200 | final | rate/round | floor | rounds to 3×floor |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	at := func(c curve, r int) string {

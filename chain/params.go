@@ -532,6 +532,8 @@ func (p *Params) Validate() error {
 		return bad("max contributions %d: want in [1, %d]", p.MaxContributions, MaxBlockContributions)
 	case p.MaxContributions != p.Training.MaxContributions:
 		return bad("max contributions %d differs from the training rules' %d", p.MaxContributions, p.Training.MaxContributions)
+	case 1+p.MaxContributions > MaxCoinbaseOuts:
+		return bad("max contributions %d: a coinbase pays the miner and each contributor, so 1 + %d outputs exceed the coinbase output cap %d", p.MaxContributions, p.MaxContributions, MaxCoinbaseOuts)
 	case p.Training.MaxContributionBytes > MaxContributionBytes:
 		return bad("max contribution bytes %d above the protocol cap %d", p.Training.MaxContributionBytes, MaxContributionBytes)
 	case p.MaxGradientSize < p.Training.MaxContributionBytes:

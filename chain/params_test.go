@@ -148,6 +148,11 @@ func TestParamsValidateRejects(t *testing.T) {
 		{"maturity 0", func(p *Params) { p.CoinbaseMaturity = 0 }, "maturity"},
 		{"bad training", func(p *Params) { p.Training.GlobalLR = 0 }, "training"},
 		{"contributions mismatch", func(p *Params) { p.MaxContributions++ }, "max contributions"},
+		{"contributions above coinbase outputs", func(p *Params) {
+			p.Training.MaxContributions, p.MaxContributions = MaxCoinbaseOuts, MaxCoinbaseOuts
+			p.MaxGradientSize = MaxCoinbaseOuts * p.Training.MaxContributionBytes
+			p.MaxBlockSize = p.MaxGradientSize + 4*MaxCoinbaseOuts + txBudget
+		}, "coinbase output cap"},
 		{"gradient below one contribution", func(p *Params) { p.MaxGradientSize = 10 }, "gradient size"},
 		{"block below gradient", func(p *Params) { p.MaxBlockSize = p.MaxGradientSize }, "block size"},
 		{"block too large", func(p *Params) { p.MaxBlockSize = MaxBlockSizeLimit + 1 }, "block size"},
@@ -164,6 +169,16 @@ func TestParamsValidateRejects(t *testing.T) {
 		if !errors.Is(err, ErrBadParams) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want ErrBadParams mentioning %q", c.name, err, c.want)
 		}
+	}
+	// The largest contribution count a coinbase can pay: 1 + 255 = 256 outputs.
+	edge := DevnetParams()
+	edge.Training.MaxContributions, edge.MaxContributions = MaxCoinbaseOuts-1, MaxCoinbaseOuts-1
+	setSizes(edge)
+	if err := edge.InitGenesis(); err != nil {
+		t.Fatal(err)
+	}
+	if err := edge.Validate(); err != nil {
+		t.Errorf("%d contributions (coinbase of %d outputs): %v", edge.MaxContributions, MaxCoinbaseOuts, err)
 	}
 	var nilp *Params
 	if err := nilp.Validate(); !errors.Is(err, ErrBadParams) {

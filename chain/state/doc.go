@@ -17,14 +17,20 @@
 //   - CheckContribution(r, raw) → the context-free checks of one
 //     contribution; Apply(r, w, parent, raws) → the block's update.
 //   - MakeContribution → the worker side (sketch, quantize, sign, error
-//     feedback); not consensus, but deterministic.
+//     feedback); not consensus, but deterministic. For the chunked top-k
+//     families (sketch.ChunkTopK, ChunkTopKWHT) it sparsifies instead of
+//     sketching, and because Apply's aggregate is linear in their payloads
+//     the residual v − u is exactly what the block did not apply of this
+//     worker's update (in units of its delta: Apply scales by GlobalLR/n,
+//     so GlobalLR acts as an outer step size on error-fed updates).
 //   - EncodeCheckpoint / DecodeCheckpoint → weights on disk or the wire.
 //
 // # Determinism rules
 //
 // Floating-point values are float32 (the weights, payloads, aggregates);
 // the order of every sum is fixed (block order for the aggregate, the
-// sketch package's order for the de-sketch). Go may fuse x*y+z into an FMA
+// sketch package's order for the de-sketch; chunked top-k payloads add at
+// their indices in chunk and index order). Go may fuse x*y+z into an FMA
 // on some architectures; every product on the consensus path is wrapped in
 // an explicit float32(…) conversion, which the Go spec says must round, so
 // no fusion happens. No transcendental function is used; the genesis

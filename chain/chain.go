@@ -96,6 +96,7 @@ type BlockChain struct {
 	ckpt       *checkpointer
 	backend    state.Backend // de-sketch for Apply (nil: CPU reference)
 	failed     error         // a store write failed: the in-memory state may be ahead of the store
+	rescan     bool          // an activation stopped on a store error: scan the index next time
 	closed     bool
 
 	subsMu sync.Mutex
@@ -447,10 +448,16 @@ func (bc *BlockChain) acceptBlock(blk *Block, hash Hash, parent *blockNode) ([]T
 			return nil, storeErr("store block", err)
 		}
 	}
+	wasHeader := bc.index.lookup(hash) != nil
 	node := bc.addNode(h, parent, StatusDataStored)
 	node.unsaved = extendsTip
 	events, failures, err := bc.activateBestChain(map[Hash]*Block{hash: blk}, node)
 	if err != nil {
+		if node.unsaved {
+			// Never written (a store failure stopped its connect): take it
+			// out of the index again, so that the block can come back.
+			bc.forgetUnsaved(node, wasHeader)
+		}
 		return events, err
 	}
 	if node.status.KnownInvalid() {
@@ -465,6 +472,35 @@ func (bc *BlockChain) acceptBlock(blk *Block, hash Hash, parent *blockNode) ([]T
 		return events, ruleError(ErrKnownInvalid, "block %s: an ancestor is invalid", hash)
 	}
 	return events, nil
+}
+
+// forgetUnsaved undoes addNode for a block that was to be written with its
+// connect commit but was not (a store failure stopped it): a node that was
+// header-only becomes header-only again; a new node leaves the index and
+// its parent's children. Without this the block would stay "known" with no
+// body in the store: HaveBlock true (never fetched again), a resubmission a
+// duplicate, its children "not stored".
+func (bc *BlockChain) forgetUnsaved(n *blockNode, wasHeader bool) {
+	n.unsaved = false
+	if wasHeader {
+		if n.status&StatusDataStored != 0 {
+			n.status &^= StatusDataStored | StatusValid
+			if n.status == 0 {
+				bc.headerOnly++
+			}
+		}
+		return
+	}
+	if len(n.children) > 0 {
+		return // cannot happen: children are added only after this returns
+	}
+	delete(bc.index.nodes, n.hash)
+	if p := n.parent; p != nil {
+		p.children = slices.DeleteFunc(p.children, func(c *blockNode) bool { return c == n })
+	}
+	if s := bc.snap; s != nil && s.node == n {
+		s.node, s.path = nil, nil
+	}
 }
 
 // bestCandidate returns the stored, not known-invalid block with the most
@@ -499,7 +535,7 @@ func (bc *BlockChain) bestCandidate() *blockNode {
 func (bc *BlockChain) activateBestChain(have map[Hash]*Block, hint *blockNode) ([]TipEvent, map[*blockNode]error, error) {
 	var events []TipEvent
 	failures := make(map[*blockNode]error)
-	scan := hint == nil
+	scan := hint == nil || bc.rescan
 	for {
 		var best *blockNode
 		if scan {
@@ -508,11 +544,17 @@ func (bc *BlockChain) activateBestChain(have map[Hash]*Block, hint *blockNode) (
 			best = hint
 		}
 		if best == nil {
+			if scan {
+				bc.rescan = false
+			}
 			return events, failures, nil
 		}
 		ev, bad, err := bc.reorganize(best, have)
 		if err != nil {
 			if bad == nil || isStoreErr(err) {
+				// A stored branch with more work may be left behind:
+				// the next activation scans the whole index.
+				bc.rescan = true
 				return events, failures, err
 			}
 			failures[bad] = err

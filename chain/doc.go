@@ -46,7 +46,10 @@
 // state root (state.Apply); only if all pass is the store written, one
 // Store.Commit (UTXO delta, undo record, tip) per disconnected or connected
 // block. A failing block is marked invalid with its descendants and the tip
-// stays.
+// stays. A store failure is never a verdict: a block that was to be
+// written with its connect commit leaves the index again (it can be
+// processed anew), and the next activation scans the whole index for a
+// stored branch with more work.
 //
 // Headers-first and snap sync: ProcessHeaders(hdrs, now) indexes headers
 // ahead of their bodies after CheckHeaderSanity and CheckHeaderContext

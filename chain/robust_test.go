@@ -1,0 +1,125 @@
+package chain_test
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+
+	"github.com/gradientcoin/gradientcoin/chain"
+	"github.com/gradientcoin/gradientcoin/chain/chaintest"
+)
+
+// flakyStore is a MemStore whose reads fail while armed: each armed
+// counter fails that many calls, then the store works again (a transient
+// I/O error).
+type flakyStore struct {
+	*chain.MemStore
+	utxoFails, undoFails atomic.Int32
+}
+
+var errFlaky = errors.New("flaky store: transient read error")
+
+func (f *flakyStore) FetchUtxos(ops []chain.OutPoint) (map[chain.OutPoint]chain.UtxoEntry, error) {
+	if f.utxoFails.Add(-1) >= 0 {
+		return nil, chain.RuleError{Err: chain.ErrStore, Description: errFlaky.Error()}
+	}
+	return f.MemStore.FetchUtxos(ops)
+}
+
+func (f *flakyStore) FetchUndo(h chain.Hash) ([]byte, error) {
+	if f.undoFails.Add(-1) >= 0 {
+		return nil, chain.RuleError{Err: chain.ErrStore, Description: errFlaky.Error()}
+	}
+	return f.MemStore.FetchUndo(h)
+}
+
+// TestStoreReadErrorRecovers: a transient store read error while a block
+// is being connected leaves no trace in the index: the block is not
+// "known", it can be processed again (and then connects), and a stored
+// branch whose activation the error stopped is activated by the next
+// block the chain processes.
+func TestStoreReadErrorRecovers(t *testing.T) {
+	cases := []struct {
+		name string
+		run  func(t *testing.T, g *chaintest.Generator, bc *chain.BlockChain, st *flakyStore)
+	}{
+		{"a block extending the tip, UTXO read fails once", func(t *testing.T, g *chaintest.Generator, bc *chain.BlockChain, st *flakyStore) {
+			b := g.NextBlock("x", nil)
+			st.utxoFails.Store(1)
+			if _, err := bc.ProcessBlock(b, b.Header.Timestamp); !errors.Is(err, chain.ErrStore) {
+				t.Fatalf("with the read failing: %v, want ErrStore", err)
+			}
+			if bc.HaveBlock(b.Hash()) || bc.HaveHeader(b.Hash()) {
+				t.Fatal("the unsaved block stayed in the index")
+			}
+			if res, err := bc.ProcessBlock(b, b.Header.Timestamp); err != nil || !res.MainChain {
+				t.Fatalf("resubmitted: %+v %v", res, err)
+			}
+			c := g.NextBlock("x2", nil)
+			if res, err := bc.ProcessBlock(c, c.Header.Timestamp); err != nil || !res.MainChain {
+				t.Fatalf("its child: %+v %v", res, err)
+			}
+		}},
+		{"a header-only block whose body fails to connect is header-only again", func(t *testing.T, g *chaintest.Generator, bc *chain.BlockChain, st *flakyStore) {
+			b := g.NextBlock("h", nil)
+			if _, err := bc.ProcessHeaders([]chain.Header{b.Header}, b.Header.Timestamp); err != nil {
+				t.Fatal(err)
+			}
+			st.utxoFails.Store(1)
+			if _, err := bc.ProcessBlock(b, b.Header.Timestamp); !errors.Is(err, chain.ErrStore) {
+				t.Fatalf("with the read failing: %v, want ErrStore", err)
+			}
+			if bc.HaveBlock(b.Hash()) || !bc.HaveHeader(b.Hash()) {
+				t.Fatalf("have block %v, have header %v: want header only", bc.HaveBlock(b.Hash()), bc.HaveHeader(b.Hash()))
+			}
+			if s, _ := bc.StatusOf(b.Hash()); s != 0 {
+				t.Fatalf("status %v, want 0 (header only)", s)
+			}
+			if res, err := bc.ProcessBlock(b, b.Header.Timestamp); err != nil || !res.MainChain {
+				t.Fatalf("resubmitted: %+v %v", res, err)
+			}
+		}},
+		{"a reorg stopped by an undo read error is finished by the next block", func(t *testing.T, g *chaintest.Generator, bc *chain.BlockChain, st *flakyStore) {
+			base := g.Name(bc.Tip().Hash)
+			m1 := g.NextBlock("m1", nil)
+			process(t, bc, m1)
+			g.SetTip(base)
+			f1, f2 := g.NextBlock("f1", nil), g.NextBlock("f2", nil)
+			process(t, bc, f1)
+			st.undoFails.Store(1)
+			if _, err := bc.ProcessBlock(f2, f2.Header.Timestamp); !errors.Is(err, chain.ErrStore) {
+				t.Fatalf("with the undo read failing: %v, want ErrStore", err)
+			}
+			if bc.Tip().Hash != m1.Hash() || !bc.HaveBlock(f2.Hash()) {
+				t.Fatal("want the old tip, with the side block stored")
+			}
+			// A block on the old tip has the same work as the stored
+			// branch, which was seen first: the chain must scan and
+			// take f2, not the new block.
+			g.SetTip("m1")
+			m2 := g.NextBlock("m2", nil)
+			if _, err := bc.ProcessBlock(m2, m2.Header.Timestamp); err != nil {
+				t.Fatal(err)
+			}
+			if got := bc.Tip().Hash; got != f2.Hash() {
+				t.Fatalf("tip %s (%s), want f2", got, g.Name(got))
+			}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g, err := chaintest.NewGenerator(chaintest.Params())
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := &flakyStore{MemStore: chain.NewMemStore()}
+			bc, err := chain.New(chain.Config{Params: g.Params, Store: st})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer bc.Close()
+			process(t, bc, g.Branch("b", 8, 10, 0)...)
+			c.run(t, g, bc, st)
+		})
+	}
+}

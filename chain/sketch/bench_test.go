@@ -82,3 +82,69 @@ func BenchmarkDesketch(b *testing.B) {
 		}
 	}
 }
+
+// chunkBenchConfig is the Templar-like setting of a chunked family at
+// dimension d: chunks of 4096, 61 kept, 2-bit values (≥ 146× against
+// float32).
+func chunkBenchConfig(f Family, d int) Config {
+	return Config{Family: f, Rows: (d + 4095) / 4096 * 61, TopK: 61, QuantBits: 2, QuantBlock: 4096}
+}
+
+// BenchmarkChunkCompress measures the worker side of the chunked top-k
+// families (transform, per-chunk selection, quantization, packing); GB/s
+// counts the 4·d input bytes.
+func BenchmarkChunkCompress(b *testing.B) {
+	for _, f := range []Family{ChunkTopK, ChunkTopKWHT} {
+		for _, dd := range benchDims {
+			b.Run(fmt.Sprintf("family=%s/d=%s", f, dd.name), func(b *testing.B) {
+				s, err := New(chunkBenchConfig(f, dd.d), dd.d, seedN(1))
+				if err != nil {
+					b.Fatal(err)
+				}
+				x := testVec(dd.d, 1)
+				b.SetBytes(int64(4 * dd.d))
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if _, err := s.Compress(x); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(4*dd.d)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+			})
+		}
+	}
+}
+
+// BenchmarkChunkApply measures the consensus side for one contribution:
+// AggregateAdd into a zero aggregate and the de-sketch; GB/s counts the
+// 4·d output bytes.
+func BenchmarkChunkApply(b *testing.B) {
+	for _, f := range []Family{ChunkTopK, ChunkTopKWHT} {
+		for _, dd := range benchDims {
+			b.Run(fmt.Sprintf("family=%s/d=%s", f, dd.name), func(b *testing.B) {
+				cfg := chunkBenchConfig(f, dd.d)
+				s, err := New(cfg, dd.d, seedN(1))
+				if err != nil {
+					b.Fatal(err)
+				}
+				p, err := s.Compress(testVec(dd.d, 1))
+				if err != nil {
+					b.Fatal(err)
+				}
+				agg, u := make([]float32, AggregateLen(cfg)), make([]float32, dd.d)
+				b.SetBytes(int64(4 * dd.d))
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					clear(agg)
+					if err := AggregateAdd(cfg, agg, p); err != nil {
+						b.Fatal(err)
+					}
+					if err := s.Desketch(u, agg); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(4*dd.d)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+			})
+		}
+	}
+}

@@ -3,7 +3,6 @@ package sketch
 import (
 	"math"
 	"math/bits"
-	"slices"
 )
 
 // Chunked top-k sparsification (families ChunkTopK and ChunkTopKWHT).
@@ -314,7 +313,7 @@ func (s *Sketch) Compress(x []float32) ([]byte, error) {
 	}
 	ParallelFor(g.nc, max(1, (1<<14)/g.c), func(lo, hi int) {
 		z := make([]float32, g.c)
-		order := make([]int32, g.c)
+		keys := make([]uint32, g.c)
 		vals := make([]float32, g.k)
 		idx := make([]int32, g.k)
 		for ch := lo; ch < hi; ch++ {
@@ -326,7 +325,7 @@ func (s *Sketch) Compress(x []float32) ([]byte, error) {
 					z[j] = float32(z[j] * s.chunkScale)
 				}
 			}
-			selectTop(z, g.k, order, idx)
+			selectTop(z, g.k, keys, idx)
 			for i, j := range idx {
 				vals[i] = z[j]
 			}
@@ -354,24 +353,67 @@ func (s *Sketch) Compress(x []float32) ([]byte, error) {
 }
 
 // selectTop writes to idx (length k) the indices of the k largest |z_i|
-// (ties: lower index), ascending. order is scratch of len(z).
-func selectTop(z []float32, k int, order, idx []int32) {
-	for i := range order {
-		order[i] = int32(i)
+// (magnitudes compared as the bits of |z_i|, ties: lower index),
+// ascending. keys is scratch of len(z). The k-th largest key is found by
+// quickselect on a copy of the keys (the threshold is a value, so the
+// result does not depend on the selection algorithm), then one pass in
+// index order keeps every key above it and the lowest-index ties.
+func selectTop(z []float32, k int, keys []uint32, idx []int32) {
+	for i, v := range z {
+		keys[i] = math.Float32bits(v) & 0x7fffffff
 	}
-	key := func(i int32) uint32 { return math.Float32bits(z[i]) & 0x7fffffff }
-	slices.SortFunc(order, func(a, b int32) int {
-		ka, kb := key(a), key(b)
-		switch {
-		case ka > kb:
-			return -1
-		case ka < kb:
-			return 1
+	thr := kthLargest(keys, k)
+	above := 0
+	for _, v := range z {
+		if math.Float32bits(v)&0x7fffffff > thr {
+			above++
 		}
-		return int(a - b)
-	})
-	copy(idx, order[:k])
-	slices.Sort(idx)
+	}
+	ties := k - above
+	n := 0
+	for i, v := range z {
+		key := math.Float32bits(v) & 0x7fffffff
+		if key > thr || (key == thr && ties > 0) {
+			if key == thr {
+				ties--
+			}
+			idx[n] = int32(i)
+			n++
+		}
+	}
+}
+
+// kthLargest returns the k-th largest of a (1 ≤ k ≤ len(a)), reordering a.
+func kthLargest(a []uint32, k int) uint32 {
+	lo, hi, want := 0, len(a)-1, k-1 // position in descending order
+	for lo < hi {
+		// median of three as the pivot
+		mid := lo + (hi-lo)/2
+		p := max(min(a[lo], a[mid]), min(max(a[lo], a[mid]), a[hi]))
+		i, j := lo, hi
+		for i <= j {
+			for a[i] > p {
+				i++
+			}
+			for a[j] < p {
+				j--
+			}
+			if i <= j {
+				a[i], a[j] = a[j], a[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case want <= j:
+			hi = j
+		case want >= i:
+			lo = i
+		default:
+			return a[want]
+		}
+	}
+	return a[want]
 }
 
 // encodeChunk writes one chunk (scale, indices, values) at bit 0 of buf.

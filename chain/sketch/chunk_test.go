@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"runtime"
+	"sort"
 	"testing"
 )
 
@@ -467,6 +468,45 @@ func TestChunkGolden(t *testing.T) {
 		got := bytesHash(p) + "/" + bitsHash(u)
 		if golden[name] != got {
 			t.Errorf("%s: golden %q, got %q", name, golden[name], got)
+		}
+	}
+}
+
+// TestSelectTop compares the quickselect-based selection with a sort by
+// (magnitude descending, index ascending), on inputs with many ties, ±0
+// and repeated magnitudes of both signs.
+func TestSelectTop(t *testing.T) {
+	k := Key{A: 7, B: 8}
+	for trial := 0; trial < 300; trial++ {
+		n := 1 + int(k.Hash(uint64(trial))%200)
+		levels := 1 + k.Hash(uint64(trial)+1e6)%6
+		z := make([]float32, n)
+		for i := range z {
+			h := k.Hash(uint64(trial)<<20 | uint64(i))
+			z[i] = float32(h % levels)
+			if h>>32&1 == 1 {
+				z[i] = -z[i]
+			}
+		}
+		for _, kk := range []int{1, n / 3, n / 2, n} {
+			if kk < 1 {
+				continue
+			}
+			idx := make([]int32, kk)
+			selectTop(z, kk, make([]uint32, n), idx)
+			ref := make([]int, n)
+			for i := range ref {
+				ref[i] = i
+			}
+			key := func(i int) uint32 { return math.Float32bits(z[i]) & 0x7fffffff }
+			sort.SliceStable(ref, func(a, b int) bool { return key(ref[a]) > key(ref[b]) })
+			want := append([]int(nil), ref[:kk]...)
+			sort.Ints(want)
+			for i := range want {
+				if int(idx[i]) != want[i] {
+					t.Fatalf("trial %d (n=%d, k=%d): got %v, want %v (z=%v)", trial, n, kk, idx, want, z)
+				}
+			}
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math/big"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gradientcoin/gradientcoin/chain/state"
 )
@@ -32,7 +33,11 @@ type Config struct {
 	OrphanTTL      int64
 	// Backend, if set, does the de-sketch of Apply (a GPU implementation
 	// of state.Backend, bit-identical to the CPU reference); nil: the CPU
-	// reference.
+	// reference. Its results are trusted only when they reproduce the
+	// header's state root: an error or another root makes the CPU
+	// reference apply the block again, and only the CPU's verdict marks a
+	// block invalid (BackendFallbacks counts these). CheckBlockTemplate
+	// always uses the CPU reference.
 	Backend state.Backend
 	// MaxHeaderNodes bounds the header-only entries of the block index
 	// (ProcessHeaders; default DefaultMaxHeaderNodes).
@@ -95,6 +100,7 @@ type BlockChain struct {
 	orphans    *orphanPool
 	ckpt       *checkpointer
 	backend    state.Backend // de-sketch for Apply (nil: CPU reference)
+	fallbacks  atomic.Uint64 // blocks the CPU reference redid after the backend failed or disagreed
 	failed     error         // a store write failed: the in-memory state may be ahead of the store
 	rescan     bool          // an activation stopped on a store error: scan the index next time
 	closed     bool
@@ -657,7 +663,7 @@ func (bc *BlockChain) reorganize(target *blockNode, have map[Hash]*Block) (TipEv
 					if len(blk.Contributions) > 0 && !owned {
 						w, owned = slices.Clone(w), true
 					}
-					err = applyModel(bc.p, bc.backend, w, blk, parentRoot)
+					err = bc.applyModel(w, blk, parentRoot)
 				}
 			}
 		}
@@ -818,7 +824,7 @@ func (bc *BlockChain) replay(pl weightsPlan, have map[Hash]*Block) ([]float32, *
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := applyModel(bc.p, bc.backend, w, blk, b.parent.header.StateRoot); err != nil {
+		if err := bc.applyModel(w, blk, b.parent.header.StateRoot); err != nil {
 			return nil, b, err
 		}
 	}
@@ -1110,5 +1116,18 @@ func (bc *BlockChain) CheckBlockTemplate(blk *Block, now int64) error {
 	} else if len(blk.Contributions) > 0 {
 		w = slices.Clone(w)
 	}
-	return applyModel(bc.p, bc.backend, w, blk, tip.header.StateRoot)
+	// The CPU reference, never the backend: a backend that computes wrong
+	// numbers would agree with a template it built itself.
+	return applyModel(bc.p, w, blk, tip.header.StateRoot)
 }
+
+// applyModel applies blk to w with the chain's backend, the CPU reference
+// deciding whenever the backend fails or disagrees (see applyModelWith).
+func (bc *BlockChain) applyModel(w []float32, blk *Block, parentRoot Hash) error {
+	return applyModelWith(bc.p, bc.backend, &bc.fallbacks, w, blk, parentRoot)
+}
+
+// BackendFallbacks returns how many blocks the CPU reference had to apply
+// again because the backend (Config.Backend) failed or produced weights
+// whose root differs from the header's.
+func (bc *BlockChain) BackendFallbacks() uint64 { return bc.fallbacks.Load() }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gradientcoin/gradientcoin/chain/state"
 )
@@ -240,9 +241,21 @@ func writeFileAtomic(path string, data []byte) error {
 
 // applyModel applies blk's contributions to w, the weights of its parent
 // (whose state root is parentRoot), in place, and checks the header's state
-// root; the de-sketch runs on backend (nil: the CPU reference). On error w
-// may have changed: callers apply to a copy they can discard.
-func applyModel(p *Params, backend state.Backend, w []float32, blk *Block, parentRoot Hash) error {
+// root with the CPU reference de-sketch. On error w may have changed:
+// callers apply to a copy they can discard.
+func applyModel(p *Params, w []float32, blk *Block, parentRoot Hash) error {
+	return applyModelWith(p, nil, nil, w, blk, parentRoot)
+}
+
+// applyModelWith is applyModel with the de-sketch tried on backend first
+// (nil: the CPU reference only). A backend's answer is trusted only when
+// it is a success whose weights hash to the header's state root. An error
+// from the backend (a GPU out of memory, a driver fault) or weights with
+// another root are local failures, never a verdict on the block: the CPU
+// reference (state.Apply) then decides, and only its ErrBadContribution or
+// ErrBadStateRoot condemns the block. fallbacks, if not nil, counts the
+// blocks the CPU had to redo.
+func applyModelWith(p *Params, backend state.Backend, fallbacks *atomic.Uint64, w []float32, blk *Block, parentRoot Hash) error {
 	h := &blk.Header
 	if len(blk.Contributions) == 0 {
 		if h.StateRoot != parentRoot {
@@ -250,7 +263,17 @@ func applyModel(p *Params, backend state.Backend, w []float32, blk *Block, paren
 		}
 		return nil
 	}
-	if err := state.ApplyWith(backend, p.Training, w, [32]byte(h.PrevBlock), blk.Contributions); err != nil {
+	if backend != nil {
+		wb := slices.Clone(w)
+		if err := state.ApplyWith(backend, p.Training, wb, [32]byte(h.PrevBlock), blk.Contributions); err == nil && Hash(p.Training.Root(wb)) == h.StateRoot {
+			copy(w, wb)
+			return nil
+		}
+		if fallbacks != nil {
+			fallbacks.Add(1)
+		}
+	}
+	if err := state.Apply(p.Training, w, [32]byte(h.PrevBlock), blk.Contributions); err != nil {
 		return ruleError(ErrBadContribution, "block %s: applying contributions: %v", h.BlockHash(), err)
 	}
 	if root := Hash(p.Training.Root(w)); root != h.StateRoot {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/gradientcoin/gradientcoin/chain"
 	"github.com/gradientcoin/gradientcoin/chain/chaintest"
+	"github.com/gradientcoin/gradientcoin/chain/sketch"
+	"github.com/gradientcoin/gradientcoin/chain/state"
 )
 
 // flakyStore is a MemStore whose reads fail while armed: each armed
@@ -123,3 +125,101 @@ func TestStoreReadErrorRecovers(t *testing.T) {
 		})
 	}
 }
+
+// failingBackend fails every de-sketch, like a GPU out of memory.
+type failingBackend struct{ calls atomic.Int64 }
+
+func (f *failingBackend) Desketch(*sketch.Sketch, []float32, []float32) error {
+	f.calls.Add(1)
+	return errors.New("cuMemAlloc: CUDA_ERROR_OUT_OF_MEMORY: out of memory")
+}
+
+// wrongBackend de-sketches on the CPU and then corrupts the result: a
+// GPU that silently computes wrong numbers.
+type wrongBackend struct{ calls atomic.Int64 }
+
+func (f *wrongBackend) Desketch(s *sketch.Sketch, dst, y []float32) error {
+	f.calls.Add(1)
+	if err := s.Desketch(dst, y); err != nil {
+		return err
+	}
+	dst[0] += 0.25
+	return nil
+}
+
+// TestBackendFailureIsNotAVerdict: a de-sketch backend that fails, or
+// that returns wrong numbers, can neither make the chain reject (and
+// remember as invalid) a valid block nor make CheckBlockTemplate pass a
+// template whose state root only the broken backend agrees with; a block
+// that is really invalid is still rejected (the CPU reference decides).
+func TestBackendFailureIsNotAVerdict(t *testing.T) {
+	cases := []struct {
+		name    string
+		backend interface {
+			state.Backend
+			count() int64
+		}
+	}{
+		{"backend fails with CUDA_ERROR_OUT_OF_MEMORY", &countedFailing{}},
+		{"backend returns wrong numbers", &countedWrong{}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g, err := chaintest.NewGenerator(chaintest.Params())
+			if err != nil {
+				t.Fatal(err)
+			}
+			bc, err := chain.New(chain.Config{Params: g.Params, Store: chain.NewMemStore(), Backend: c.backend})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer bc.Close()
+			blocks := g.Branch("b", 6, 10, 1) // contributions in every block
+			for i, b := range blocks {
+				res, err := bc.ProcessBlock(b, b.Header.Timestamp)
+				if err != nil || !res.MainChain {
+					t.Fatalf("valid block %d: %+v %v", i+1, res, err)
+				}
+			}
+			if c.backend.count() == 0 || bc.BackendFallbacks() == 0 {
+				t.Fatalf("backend called %d times, %d CPU fallbacks: the backend was not exercised", c.backend.count(), bc.BackendFallbacks())
+			}
+			sameWeights(t, "weights after the blocks", bc.Weights(), g.Weights("b6"))
+
+			// A template whose state root is what the broken backend
+			// computes: CheckBlockTemplate (CPU) refuses it; the honest one passes.
+			good := g.NextBlock("tpl", nil, chaintest.Contributions(1))
+			g.SetTip("b6")
+			w := bc.Weights()
+			if err := state.ApplyWith(&countedWrong{}, g.Params.Training, w, [32]byte(good.Header.PrevBlock), good.Contributions); err != nil {
+				t.Fatal(err)
+			}
+			bad := *good
+			bad.Header.StateRoot = chain.Hash(g.Params.Training.Root(w))
+			if err := bc.CheckBlockTemplate(&bad, bad.Header.Timestamp); !errors.Is(err, chain.ErrBadStateRoot) {
+				t.Fatalf("template with the wrong backend's root: %v, want ErrBadStateRoot", err)
+			}
+			if err := bc.CheckBlockTemplate(good, good.Header.Timestamp); err != nil {
+				t.Fatalf("honest template: %v", err)
+			}
+
+			// A really invalid block (wrong state root) is still rejected.
+			invalid := g.NextBlock("inv", nil, chaintest.Contributions(1), chaintest.MungeHeader(func(h *chain.Header) { h.StateRoot[0] ^= 1 }))
+			g.SetTip("b6")
+			if _, err := bc.ProcessBlock(invalid, invalid.Header.Timestamp); !errors.Is(err, chain.ErrBadStateRoot) {
+				t.Fatalf("invalid block: %v, want ErrBadStateRoot", err)
+			}
+			if res, err := bc.ProcessBlock(good, good.Header.Timestamp); err != nil || !res.MainChain {
+				t.Fatalf("the valid sibling: %+v %v", res, err)
+			}
+		})
+	}
+}
+
+type countedFailing struct{ failingBackend }
+
+func (c *countedFailing) count() int64 { return c.calls.Load() }
+
+type countedWrong struct{ wrongBackend }
+
+func (c *countedWrong) count() int64 { return c.calls.Load() }

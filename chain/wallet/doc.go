@@ -31,8 +31,10 @@
 // # File
 //
 // The wallet file is JSON (version, network, genesis hash, hex seed,
-// number of main-branch keys handed out, coinbase heights looked at, and
-// the wallet's own payments not yet in a block, hex-encoded, so that a
+// number of main-branch keys handed out, how far the coinbase heights were
+// looked at and those that paid the wallet (their coins not known spent;
+// a node writes them when it stops, and Discover finds them again after a
+// crash), and the wallet's own payments not yet in a block, hex-encoded, so that a
 // restarted node sends them again), mode 0600, written atomically
 // (temporary file, fsync, rename, directory fsync). The seed is stored
 // unencrypted: protect the file (encryption at rest is not implemented).

@@ -145,13 +145,20 @@ func TestRestoreFromEarlyCopy(t *testing.T) {
 					t.Errorf("the restored wallet hands out key %d again", k)
 				}
 			}
-			// What Discover found (next moved) is in the file.
+			// What Discover found is in the file once flushed (a node
+			// flushes when it stops): a reopen needs no new scan.
+			if err := r.Flush(); err != nil {
+				t.Fatal(err)
+			}
 			r2, err := wallet.Open(rpath, p)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got, want := len(r2.Addresses()), len(r.Addresses()); got != want {
 				t.Errorf("reopened restore hands out from %d, want %d", got, want)
+			}
+			if sp, im, err := r2.Balance(tc.bc, nil); err != nil || sp+im != want {
+				t.Errorf("reopened restore (no Discover): %d + %d (%v), want %d", sp, im, err, want)
 			}
 		})
 	}

@@ -38,6 +38,10 @@ var (
 // MaxKeys bounds the number of derived keys a wallet hands out.
 const MaxKeys = 1 << 20
 
+// spentCoinbaseDepth: a coinbase key of the wallet whose coins are gone
+// and that is this many blocks deep is no longer looked up.
+const spentCoinbaseDepth = 100
+
 // GapLimit is how far past the keys it has handed out the wallet looks
 // for payments: keys next .. next+GapLimit-1 are recognised too, and a
 // payment to one of them (seen in a connected block, or found by
@@ -116,14 +120,14 @@ type Wallet struct {
 	p        *chain.Params
 	seed     [32]byte
 	readOnly bool
-	dirty    bool // scanned changed since the last save
+	dirty    bool // the coinbase scan or keys changed since the last save
 
 	next    uint32                   // keys handed out
 	derived uint32                   // keys in keys: next+GapLimit (at most MaxKeys)
 	keys    map[chain.Address]uint32 // main branch: address → index, below derived
 	addrs   []chain.Address          // main branch: index → address, below derived
 
-	cbKeys  map[chain.Address]uint64 // coinbase branch: address → height, known to have paid the wallet
+	cbKeys  map[chain.Address]uint64 // coinbase branch: address → height, paid the wallet (not known spent)
 	scanned uint64                   // coinbase heights 1..scanned were looked at
 
 	pending     map[chain.OutPoint]chain.Hash // outputs spent by this wallet's unconfirmed payments
@@ -136,8 +140,11 @@ type fileFormat struct {
 	Genesis string `json:"genesis"`
 	Seed    string `json:"seed"`
 	Next    uint32 `json:"next"`
-	// CoinbaseScanned: the coinbase heights up to it were looked at.
-	CoinbaseScanned uint64 `json:"coinbase_scanned,omitempty"`
+	// CoinbaseScanned: the coinbase heights up to it were looked at;
+	// CoinbaseHeights: those among them whose coinbase paid the wallet
+	// and is not known to be spent.
+	CoinbaseScanned uint64   `json:"coinbase_scanned,omitempty"`
+	CoinbaseHeights []uint64 `json:"coinbase_heights,omitempty"`
 	// Unconfirmed holds the wallet's own payments not yet in a block
 	// (hex of the transaction encoding), so they survive a restart.
 	Unconfirmed []string `json:"unconfirmed,omitempty"`
@@ -254,6 +261,9 @@ func open(path string, p *chain.Params, readOnly bool) (*Wallet, error) {
 	w := newWallet(path, p, seed, f.Next)
 	w.readOnly = readOnly
 	w.scanned = f.CoinbaseScanned
+	for _, h := range f.CoinbaseHeights {
+		w.cbKeys[addressOf(DeriveCoinbaseKey(w.seed, h))] = h
+	}
 	for i, h := range f.Unconfirmed {
 		b, err := hex.DecodeString(h)
 		var tx *chain.Tx
@@ -278,6 +288,10 @@ func (w *Wallet) save() error {
 		Version: 1, Network: w.p.Name, Genesis: w.p.GenesisHash.String(),
 		Seed: hex.EncodeToString(w.seed[:]), Next: w.next, CoinbaseScanned: w.scanned,
 	}
+	for _, h := range w.cbKeys {
+		f.CoinbaseHeights = append(f.CoinbaseHeights, h)
+	}
+	slices.Sort(f.CoinbaseHeights)
 	for _, tx := range w.unconfirmed {
 		f.Unconfirmed = append(f.Unconfirmed, hex.EncodeToString(tx.Bytes()))
 	}
@@ -324,8 +338,9 @@ func (w *Wallet) save() error {
 	return nil
 }
 
-// Flush writes the wallet file if the coinbase scan moved on since the
-// last write (a node calls it when it stops).
+// Flush writes the wallet file if the coinbase scan or the coinbase keys
+// changed since the last write (a node calls it when it stops; until
+// then Discover finds them again after a crash).
 func (w *Wallet) Flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -461,6 +476,7 @@ func (w *Wallet) Discover(src Source) (int, error) {
 		}
 		if len(us) > 0 {
 			w.cbKeys[a] = h
+			w.dirty = true
 			found++
 		}
 	}
@@ -490,6 +506,7 @@ func (w *Wallet) NoteBlock(b *chain.Block) error {
 	defer w.mu.Unlock()
 	if isCB {
 		w.cbKeys[cb] = height
+		w.dirty = true
 	}
 	if height == w.scanned+1 {
 		w.scanned, w.dirty = height, true
@@ -609,6 +626,10 @@ func (w *Wallet) coins(src Source, pending Pending) (spendable, locked []chain.U
 		us, tip, err := src.UtxosByAddress(a)
 		if err != nil {
 			return nil, nil, err
+		}
+		if h, ok := w.cbKeys[a]; ok && len(us) == 0 && h+spentCoinbaseDepth < tip {
+			delete(w.cbKeys, a) // spent long ago: no need to look again
+			w.dirty = true
 		}
 		for _, u := range us {
 			live[u.OutPoint] = true

@@ -28,7 +28,13 @@ type Status struct {
 	StateRoot chain.Hash `json:"state_root"`
 	Peers     int        `json:"peers"`
 	Syncing   bool       `json:"syncing"`
-	Hashrate  float64    `json:"hashrate"` // H/s over the last ~10 s
+	// Hashrate is the effective hash rate: hashes over the last ~10 s of
+	// wall time (training and waiting included), in H/s.
+	Hashrate float64 `json:"hashrate"`
+	// MiningHashrate is the solver's rate while it mines: the same hashes
+	// over the time spent mining in that window (H/s; the last known
+	// value while the node does not mine).
+	MiningHashrate float64 `json:"mining_hashrate"`
 	// Loss is the latest validation loss of the model (at LossHeight);
 	// nil until the first evaluation.
 	Loss       *float64 `json:"loss"`
@@ -46,7 +52,8 @@ type Status struct {
 	Addrs      []string `json:"addrs,omitempty"`
 	MempoolTxs int      `json:"mempool_txs"`
 	Uptime     float64  `json:"uptime_seconds"`
-	Version    string   `json:"version"`
+	Version    string   `json:"version"`          // Config.Version
+	Commit     string   `json:"commit,omitempty"` // Config.Commit
 	CUDA       bool     `json:"cuda_build"`
 	DataDir    string   `json:"datadir"`
 }
@@ -63,15 +70,21 @@ func (n *Node) Status() Status {
 		StateRoot: tip.Header.StateRoot,
 		Hashrate:  n.m.rate(),
 		Mining:    n.mining.Load(),
-		Training:  n.training.Load(),
-		MineOn:    n.cfg.Mine,
-		TrainOn:   n.cfg.Train,
-		SyncOn:    n.cfg.Sync,
-		Device:    n.dev.desc,
-		Uptime:    time.Since(n.started).Seconds(),
-		Version:   Version,
-		CUDA:      CUDABuild,
-		DataDir:   n.layout.Dir,
+
+		MiningHashrate: n.m.miningRate(),
+		Training:       n.training.Load(),
+		MineOn:         n.cfg.Mine,
+		TrainOn:        n.cfg.Train,
+		SyncOn:         n.cfg.Sync,
+		Device:         n.dev.desc,
+		Uptime:         time.Since(n.started).Seconds(),
+		Version:        n.cfg.Version,
+		Commit:         n.cfg.Commit,
+		CUDA:           CUDABuild,
+		DataDir:        n.layout.Dir,
+	}
+	if s.Version == "" {
+		s.Version = "devel"
 	}
 	if n.tr != nil {
 		s.Shard = n.tr.shard
@@ -108,7 +121,7 @@ func (n *Node) EvalLoss(w []float32) (float64, error) {
 	if len(w) != n.p.Training.ParamCount() {
 		return 0, errorf(ErrBadRequest, "%d weights, the model has %d", len(w), n.p.Training.ParamCount())
 	}
-	return n.ev.loss(w)
+	return n.ev.loss(context.Background(), w)
 }
 
 // BlockSummary describes one main-chain block.
@@ -151,8 +164,9 @@ func (n *Node) summarize(b *chain.Block) BlockSummary {
 			s.Reward += o.Value
 		}
 		if len(cb.Outputs) > 0 {
-			s.Miner = chain.EncodeAddress(n.p.AddressPrefix, cb.Outputs[0].Address)
-			s.Mine = n.wal.Owns(cb.Outputs[0].Address)
+			a := cb.Outputs[0].Address
+			s.Miner = chain.EncodeAddress(n.p.AddressPrefix, a)
+			s.Mine = n.wal.IsCoinbaseAddress(s.Height, a) || n.wal.Owns(a)
 		}
 	}
 	return s
@@ -214,6 +228,11 @@ func (n *Node) Send(to string, amount, feeRate uint64) (chain.Hash, error) {
 		return chain.Hash{}, fmt.Errorf("node: payment %s refused by the mempool: %w", id, err)
 	}
 	n.m.txsSent.Add(1)
+	// The wallet keeps the payment until a block includes it, so that a
+	// restart puts it back in the mempool and sends it again.
+	if err := n.wal.AddUnconfirmed(tx); err != nil {
+		n.log.Warn().Err(err).Str("txid", id.String()).Msg("payment sent, but not recorded in the wallet file (a restart before it confirms forgets it)")
+	}
 	if n.net != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -221,7 +240,7 @@ func (n *Node) Send(to string, amount, feeRate uint64) (chain.Hash, error) {
 			n.log.Warn().Err(err).Str("txid", id.String()).Msg("gossip payment (it stays in the mempool)")
 		}
 	}
-	n.log.Info().Str("txid", id.String()).Str("to", to).Uint64("amount", amount).Msg("payment sent")
+	n.log.Info().Str("txid", id.String()).Str("to", to).Str("amount_coins", wallet.FormatCoins(amount)).Msg("payment sent")
 	return id, nil
 }
 
@@ -322,11 +341,25 @@ type counters struct {
 	stepNanos                            atomic.Uint64
 	lossBits                             atomic.Uint64
 	lossKnown                            atomic.Bool
-	rateBits                             atomic.Uint64
+	rateBits, miningRateBits             atomic.Uint64
+	mineNanos                            atomic.Uint64 // time spent in finished nonce searches
+	miningSince                          atomic.Int64  // unix ns when the current search began; 0: none
 }
 
-func (c *counters) setRate(r float64) { c.rateBits.Store(math.Float64bits(r)) }
-func (c *counters) rate() float64     { return math.Float64frombits(c.rateBits.Load()) }
+func (c *counters) setRate(r float64)       { c.rateBits.Store(math.Float64bits(r)) }
+func (c *counters) rate() float64           { return math.Float64frombits(c.rateBits.Load()) }
+func (c *counters) setMiningRate(r float64) { c.miningRateBits.Store(math.Float64bits(r)) }
+func (c *counters) miningRate() float64     { return math.Float64frombits(c.miningRateBits.Load()) }
+
+// mineTime is the time spent mining up to now (the search in progress
+// included).
+func (c *counters) mineTime(now time.Time) time.Duration {
+	d := time.Duration(c.mineNanos.Load())
+	if s := c.miningSince.Load(); s != 0 {
+		d += max(now.Sub(time.Unix(0, s)), 0)
+	}
+	return d
+}
 
 // MetricsSnapshot holds the node's counters and gauges (the HTTP API
 // exposes them in Prometheus form; suggested names in brackets).

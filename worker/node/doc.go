@@ -22,7 +22,10 @@
 // network (ErrWrongNetwork, naming both) and one in use (ErrLocked, naming
 // the holder from LOCK). The commands that only read a data directory
 // (wallet, chain, generate, export) can Open it with Sync, Train and Mine
-// off; while a node runs they get ErrLocked and should ask its HTTP API.
+// off and Config.ReadOnly: the store and the wallet file opened read-only,
+// a shared lock on LOCK that writes nothing, no weight checkpoint written
+// (NewAddress and Send then fail); while a node runs they get ErrLocked
+// and should ask its HTTP API.
 //
 // # Running
 //
@@ -39,9 +42,18 @@
 // genesis). Run(ctx) adds the trainer-miner loop
 // (with Train or Mine), the loss evaluator and the progress log (one line
 // at most every ProgressInterval, default 10 s) until ctx is done; then it
-// stops mining at once, closes the p2p node, writes the tip's weight
-// checkpoint and closes the store, well within 10 s, and returns nil. Close
-// does the same for a node that is not running (or stops Run and waits).
+// stops mining at once, stops training and the loss evaluation between
+// the model's operators (a step of a large model takes far longer than a
+// shutdown may), closes the p2p node, writes the tip's weight checkpoint
+// and the wallet file, and closes the store, well within 10 s, and
+// returns nil. Close does the same for a node that is not running (or
+// stops Run and waits).
+//
+// Blocks are logged ("mined block", with mine_ms; "block connected") at
+// info at most once per 10 s, faster ones at debug. With Sync, outside
+// the devnet, the node warns at start when it has no bootstrap peers,
+// once per bootstrap peer it cannot reach, and every 5 minutes (from 30 s
+// after start) while it has no peers at all: it would mine alone.
 //
 // The trainer-miner loop, per tip P: take K = Training.LocalSteps local
 // steps from the weights at P on the node's private shard (Config.Shard,
@@ -52,8 +64,9 @@
 // keep the TopK largest entries, which that recovery needs, and carry the
 // rest in the residual), sketch with P's seed, quantize and sign with the
 // node's contribution key (derived from the wallet seed); build a template
-// (coinbase: subsidy + fees to a wallet address, payload height ‖ extra
-// nonce; mempool transactions by fee rate within the size budget; the
+// (coinbase: subsidy + fees to the wallet's coinbase key of the height,
+// wallet.CoinbaseAddress, so mining writes nothing and a restored wallet
+// finds every mined coin; payload height ‖ extra nonce; mempool transactions by fee rate within the size budget; the
 // contribution, and in Pooled mode others' contributions for P heard over
 // gossip; state root of Apply; bits; timestamp max(now, MTP+1)); check it
 // with CheckBlockTemplate; mine it (CPU threads, or the GPU in the gccuda
@@ -65,6 +78,13 @@
 // from. Reorgs are the chain's: it rolls the weights back from checkpoints
 // and replays.
 //
+// The wallet follows the chain: Open runs wallet.Discover (a wallet file
+// older than the chain finds its coins) and every connected block goes
+// to wallet.NoteBlock. A payment Send makes is recorded in the wallet file
+// until a block includes it: Open puts such payments back in the mempool
+// (dropping those the chain no longer allows), and the node gossips them
+// again when peers appear and every 10 minutes while they wait.
+//
 // After every new tip the evaluator measures the tip model's validation
 // loss on fixed batches of the corpus's validation stream (LossHistory,
 // Status.Loss).
@@ -72,9 +92,11 @@
 // # Query API (stable; used by cmd/gradientcoin and worker/rpc)
 //
 //	Status() Status                       network, genesis, height, tip, state root, peers,
-//	                                      syncing, hash rate, loss (*float64, nil until known),
-//	                                      balance, immature, mining, training, device, peer id,
-//	                                      addrs, mempool txs, uptime, version, cuda build
+//	                                      syncing, hash rate (effective, over wall time) and
+//	                                      mining hash rate (over the time spent mining),
+//	                                      loss (*float64, nil until known), balance, immature,
+//	                                      mining, training, device, peer id, addrs, mempool
+//	                                      txs, uptime, version and commit (Config), cuda build
 //	LossHistory() []LossPoint             {Height, Hash, Loss, Time}
 //	EvalLoss(w) (float64, error)          loss of any weights on the same batches
 //	RecentBlocks(k) []BlockSummary        {Height, Hash, Time, Txs, Contributions, Size,
@@ -91,8 +113,7 @@
 //	Generate(prompt, n, GenerateOptions) ([]byte, error)
 //	PeerID(), Addrs() (dialable, with /p2p/<id>), Connect(ctx, addr)
 //
-// Package variables and constants: Version (set with -ldflags -X),
-// CUDABuild (the gccuda tag), DefaultShards, DataDirNetwork(dir) (the
+// Package variables and constants: CUDABuild (the gccuda tag), DefaultShards, DataDirNetwork(dir) (the
 // network recorded in a data directory).
 //
 // # Errors

@@ -75,14 +75,15 @@ func (e *evaluator) notify() {
 	}
 }
 
-// loss is the mean validation loss of weights w.
-func (e *evaluator) loss(w []float32) (float64, error) {
+// loss is the mean validation loss of weights w; it stops part-way once
+// ctx is done (shutdown).
+func (e *evaluator) loss(ctx context.Context, w []float32) (float64, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.m == nil {
 		return 0, ErrClosed
 	}
-	l, err := train.EvalLoss(e.m, w, e.batches)
+	l, err := train.EvalLossContext(ctx, e.m, w, e.batches)
 	if err == nil && (math.IsNaN(l) || math.IsInf(l, 0)) {
 		err = fmt.Errorf("node: validation loss is %v", l)
 	}
@@ -107,7 +108,7 @@ func (e *evaluator) run(ctx context.Context) {
 		if err != nil {
 			continue // reorged away meanwhile; the next tip wakes us
 		}
-		l, err := e.loss(w)
+		l, err := e.loss(ctx, w)
 		if err != nil {
 			if ctx.Err() == nil {
 				e.n.log.Warn().Err(err).Uint64("height", tip.Height).Msg("validation loss")

@@ -59,7 +59,7 @@ func (n *Node) History() ([]WalletTx, error) {
 			return nil, err
 		}
 		for _, tx := range b.Txs {
-			if e, ok := n.scanTx(c.owned, tx); ok {
+			if e, ok := n.scanTx(c.owned, tx, h); ok {
 				e.Height, e.Block, e.Time = h, b.Hash(), b.Header.Timestamp
 				c.entries = append(c.entries, e)
 			}
@@ -77,7 +77,7 @@ func (n *Node) History() ([]WalletTx, error) {
 		owned[k] = v
 	}
 	for _, tx := range n.mp.Txs() {
-		if e, ok := n.scanTx(owned, tx); ok {
+		if e, ok := n.scanTx(owned, tx, tip.Height+1); ok {
 			e.Pending = true
 			out = append(out, e)
 		}
@@ -86,8 +86,9 @@ func (n *Node) History() ([]WalletTx, error) {
 }
 
 // scanTx records tx's outputs to the wallet in owned and returns its
-// history entry if it touches the wallet.
-func (n *Node) scanTx(owned map[chain.OutPoint]uint64, tx *chain.Tx) (WalletTx, bool) {
+// history entry if it touches the wallet (tx is in the block at height, or
+// pending for it).
+func (n *Node) scanTx(owned map[chain.OutPoint]uint64, tx *chain.Tx, height uint64) (WalletTx, bool) {
 	e := WalletTx{TxID: tx.TxID(), Coinbase: tx.IsCoinbase()}
 	allMine := !e.Coinbase
 	var in uint64
@@ -106,7 +107,7 @@ func (n *Node) scanTx(owned map[chain.OutPoint]uint64, tx *chain.Tx) (WalletTx, 
 	var out uint64
 	for i, o := range tx.Outputs {
 		out += o.Value
-		if n.wal.Owns(o.Address) {
+		if n.wal.Owns(o.Address) || e.Coinbase && n.wal.IsCoinbaseAddress(height, o.Address) {
 			e.Received += o.Value
 			owned[chain.OutPoint{TxID: e.TxID, Index: uint32(i)}] = o.Value
 		}

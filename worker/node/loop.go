@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/gradientcoin/gradientcoin/chain"
 	"github.com/gradientcoin/gradientcoin/chain/state"
 )
@@ -139,10 +141,14 @@ func (n *Node) round(ctx context.Context, tip chain.ChainTip) error {
 	if err != nil {
 		return err
 	}
-	n.mining.Store(true)
 	start := time.Now()
+	n.m.miningSince.Store(start.UnixNano())
+	n.mining.Store(true)
 	hdr, err := n.mnr.Mine(ctx, blk.Header)
 	n.mining.Store(false)
+	took := time.Since(start)
+	n.m.mineNanos.Add(uint64(took))
+	n.m.miningSince.Store(0)
 	if err != nil {
 		return err
 	}
@@ -156,8 +162,8 @@ func (n *Node) round(ctx context.Context, tip chain.ChainTip) error {
 		return fmt.Errorf("node: our block %s rejected: %w", hash, err)
 	}
 	n.m.blocksMined.Add(1)
-	n.log.Info().Uint64("height", hdr.Height).Str("hash", hash.String()).Int("txs", len(blk.Txs)-1).
-		Int("contributions", len(blk.Contributions)).Dur("mine", time.Since(start)).
+	n.blockLogEvent().Uint64("height", hdr.Height).Str("hash", hash.String()).Int("txs", len(blk.Txs)-1).
+		Int("contributions", len(blk.Contributions)).Int64("mine_ms", took.Milliseconds()).
 		Bool("main_chain", res.MainChain).Msg("mined block")
 	if n.net != nil {
 		if err := n.net.PublishBlock(context.WithoutCancel(ctx), blk); err != nil {
@@ -174,39 +180,34 @@ func (n *Node) hashes() uint64 {
 	return 0
 }
 
-// coinbaseAddress returns the address the next coinbase pays: a fresh
-// wallet address, kept until a connected block pays it.
-func (n *Node) coinbaseAddress() (chain.Address, error) {
-	n.cbMu.Lock()
-	defer n.cbMu.Unlock()
-	if n.cbValid {
-		return n.cbAddr, nil
+// blockLogEvery is the least time between two "block" lines at info
+// level: faster blocks (a devnet) are logged at debug, and the progress
+// line says where the chain is.
+const blockLogEvery = 10 * time.Second
+
+// blockLogEvent returns the level for a block line: info at most once per
+// blockLogEvery, debug otherwise.
+func (n *Node) blockLogEvent() *zerolog.Event {
+	now := time.Now().UnixNano()
+	last := n.lastBlockLog.Load()
+	if now-last >= int64(blockLogEvery) && n.lastBlockLog.CompareAndSwap(last, now) {
+		return n.log.Info()
 	}
-	a, _, err := n.wal.NewAddress()
-	if err != nil {
-		return chain.Address{}, fmt.Errorf("node: coinbase address: %w", err)
-	}
-	n.cbAddr, n.cbValid = a, true
-	return a, nil
+	return n.log.Debug()
 }
 
-// noteConnected rotates the coinbase address once a block pays it and logs
-// the block: blocks of other miners at info (debug while syncing); this
-// node's own were logged as "mined block".
+// noteConnected logs a connected block of another miner (this node's own
+// were logged as "mined block"): at info at most every blockLogEvery,
+// else (and while syncing) at debug.
 func (n *Node) noteConnected(b *chain.Block) {
-	mine := false
-	if len(b.Txs) > 0 && len(b.Txs[0].Outputs) > 0 {
-		a := b.Txs[0].Outputs[0].Address
-		n.cbMu.Lock()
-		if n.cbValid && a == n.cbAddr {
-			n.cbValid = false
-			mine = true
-		}
-		n.cbMu.Unlock()
+	if len(b.Txs) > 0 && len(b.Txs[0].Outputs) > 0 && n.wal.IsCoinbaseAddress(b.Header.Height, b.Txs[0].Outputs[0].Address) {
+		return
 	}
-	ev := n.log.Info()
-	if mine || (n.net != nil && n.net.Syncing()) {
+	var ev *zerolog.Event
+	if n.net != nil && n.net.Syncing() {
 		ev = n.log.Debug()
+	} else {
+		ev = n.blockLogEvent()
 	}
 	ev.Uint64("height", b.Header.Height).Str("hash", b.Hash().String()).
 		Int("txs", len(b.Txs)-1).Int("contributions", len(b.Contributions)).Msg("block connected")
@@ -229,10 +230,7 @@ func coinbasePayload(height uint64) []byte {
 func (n *Node) template(tip chain.ChainTip, w []float32, contribs [][]byte) (*chain.Block, error) {
 	p := n.p
 	height := tip.Height + 1
-	addr, err := n.coinbaseAddress()
-	if err != nil {
-		return nil, err
-	}
+	addr := n.wal.CoinbaseAddress(height) // the wallet's coinbase branch: nothing to write
 	cb := &chain.Tx{
 		Version: chain.TxVersion,
 		Inputs:  []chain.TxIn{{PrevOut: chain.OutPoint{TxID: chain.ZeroHash, Index: chain.CoinbaseIndex}}},
@@ -283,17 +281,18 @@ func (n *Node) progressLoop(ctx context.Context) {
 	t := time.NewTicker(rateEvery)
 	defer t.Stop()
 	type sample struct {
-		t time.Time
-		h uint64
+		t    time.Time
+		h    uint64
+		mine time.Duration // time spent mining so far
 	}
-	samples := []sample{{time.Now(), n.hashes()}}
+	samples := []sample{{time.Now(), n.hashes(), n.m.mineTime(time.Now())}}
 	lastLog := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			samples = append(samples, sample{now, n.hashes()})
+			samples = append(samples, sample{now, n.hashes(), n.m.mineTime(now)})
 			if len(samples) > rateWindow+1 {
 				samples = samples[1:]
 			}
@@ -301,13 +300,16 @@ func (n *Node) progressLoop(ctx context.Context) {
 			if dt := last.t.Sub(first.t).Seconds(); dt > 0 {
 				n.m.setRate(float64(last.h-first.h) / dt)
 			}
+			if dm := (last.mine - first.mine).Seconds(); dm > 0.1 {
+				n.m.setMiningRate(float64(last.h-first.h) / dm)
+			}
 			if now.Sub(lastLog) < every {
 				continue
 			}
 			lastLog = now
 			s := n.Status()
 			ev := n.log.Info().Uint64("height", s.Height).Str("tip", short(s.Tip)).Int("peers", s.Peers).
-				Float64("hashrate", s.Hashrate).Bool("syncing", s.Syncing).Int("mempool", s.MempoolTxs)
+				Float64("hashrate", s.Hashrate).Float64("mining_hashrate", s.MiningHashrate).Bool("syncing", s.Syncing).Int("mempool", s.MempoolTxs)
 			if s.Loss != nil {
 				ev = ev.Float64("loss", *s.Loss)
 			}

@@ -23,11 +23,6 @@ import (
 	"github.com/gradientcoin/gradientcoin/worker/train"
 )
 
-// Version is the node software version reported by Status. The binary may
-// set it at link time:
-// -ldflags "-X github.com/gradientcoin/gradientcoin/worker/node.Version=v1.2.3".
-var Version = "0.1.0-dev"
-
 // Config configures a Node. Start from DefaultConfig.
 type Config struct {
 	// Params are the network's parameters (required) and DataDir an
@@ -100,6 +95,17 @@ type Config struct {
 
 	// ProgressInterval is the period of the progress log line (0: 10 s).
 	ProgressInterval time.Duration
+	// ReadOnly opens the data directory only to read it (the commands that
+	// query a stopped node): the store and the wallet file read-only, the
+	// LOCK file shared and not written, no weight checkpoint written; Sync,
+	// Train and Mine must be off, and what would write (NewAddress, Send)
+	// fails.
+	ReadOnly bool
+
+	// Version and Commit are the software's (the binary's build info),
+	// reported by Status; "" reports "devel".
+	Version, Commit string
+
 	// Log receives the node's logs; the zero Logger discards.
 	Log zerolog.Logger
 	// Now is the clock (tests); nil means time.Now.
@@ -156,10 +162,6 @@ type Node struct {
 	roundCancel context.CancelFunc
 	roundParent chain.Hash
 
-	cbMu    sync.Mutex
-	cbAddr  chain.Address // coinbase address, rotated once a block pays it
-	cbValid bool
-
 	histMu sync.Mutex
 	hist   historyCache
 
@@ -168,6 +170,7 @@ type Node struct {
 	lastTrained      atomic.Pointer[chain.Hash] // without Mine: the tip last trained on
 	turn             turn                       // TrainGate slot (loop goroutine only)
 	m                counters
+	lastBlockLog     atomic.Int64 // unix ns of the last block logged at info
 
 	runMu     sync.Mutex
 	running   bool
@@ -199,6 +202,8 @@ func Open(cfg Config) (*Node, error) {
 		return nil, errorf(ErrConfig, "negative batch shape (train %d×%d, eval batches %d)", cfg.TrainBatch, cfg.TrainSeq, cfg.EvalBatches)
 	case cfg.TrainSeq > p.Training.Model.Context:
 		return nil, errorf(ErrConfig, "training sequence %d longer than the model's context %d", cfg.TrainSeq, p.Training.Model.Context)
+	case cfg.ReadOnly && (cfg.Sync || cfg.Train || cfg.Mine):
+		return nil, errorf(ErrConfig, "a read-only node cannot sync, train or mine")
 	}
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: network %s: %w", ErrConfig, p.Name, err)
@@ -219,7 +224,12 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: training data: %w", err)
 	}
-	lk, err := acquireLock(l.Lock)
+	var lk *dirLock
+	if cfg.ReadOnly {
+		lk, err = acquireSharedLock(l.Lock)
+	} else {
+		lk, err = acquireLock(l.Lock)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -249,22 +259,34 @@ func (n *Node) open() error {
 	if n.dev, err = openDevice(cfg, n.log); err != nil {
 		return err
 	}
-	n.st, err = store.Open(l.Chain, &store.Options{Timeout: 2 * time.Second})
+	n.st, err = store.Open(l.Chain, &store.Options{Timeout: 2 * time.Second, ReadOnly: cfg.ReadOnly})
 	if err != nil {
-		return fmt.Errorf("node: open %s: %w", l.Chain, err)
+		return fmt.Errorf("node: %w", err) // the store's error names the file
 	}
 	n.bc, err = chain.New(chain.Config{Params: p, Store: n.st, CheckpointDir: l.Checkpoints, Backend: n.dev.backend})
 	if err != nil {
 		return fmt.Errorf("node: open chain in %s: %w", l.Dir, err)
 	}
-	n.wal, err = wallet.Open(l.Wallet, p)
+	if cfg.ReadOnly {
+		n.wal, err = wallet.OpenReadOnly(l.Wallet, p)
+	} else {
+		n.wal, err = wallet.Open(l.Wallet, p)
+	}
 	if err != nil {
-		return fmt.Errorf("node: open %s: %w", l.Wallet, err)
+		return fmt.Errorf("node: %w", err) // the wallet's error names the file
+	}
+	// A wallet file older than the chain (a restored copy) finds its
+	// coins: mined ones by height, payments up to the gap limit.
+	if found, err := n.wal.Discover(n.bc); err != nil {
+		return fmt.Errorf("node: wallet: %w", err)
+	} else if found > 0 {
+		n.log.Info().Int("keys", found).Msg("wallet: found coins on keys the wallet file did not list")
 	}
 	n.key = contributionKey(n.wal.Seed())
 	n.mp = mempool.New(mempool.Config{Chain: n.bc})
 	n.pool = newContribPool(n.bc)
 	n.unsub = append(n.unsub, n.bc.Subscribe(n.mp.HandleTipEvent), n.bc.Subscribe(n.onTip))
+	n.restoreUnconfirmed()
 
 	if n.ev, err = newEvaluator(n); err != nil {
 		return err
@@ -367,9 +389,10 @@ func (n *Node) Run(ctx context.Context) error {
 	defer close(n.done)
 
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); n.ev.run(lctx) }()
 	go func() { defer wg.Done(); n.progressLoop(lctx) }()
+	go func() { defer wg.Done(); n.netLoop(lctx) }()
 	if n.cfg.Mine || n.cfg.Train {
 		wg.Add(1)
 		go func() { defer wg.Done(); n.loop(lctx) }()
@@ -417,7 +440,14 @@ func (n *Node) shutdown() error {
 			u()
 		}
 		n.cancelRound()
-		if n.bc != nil {
+		if n.wal != nil {
+			if err := n.wal.Flush(); err != nil {
+				errs = append(errs, fmt.Errorf("wallet: %w", err))
+			}
+		}
+		// Closing the chain writes the tip's weights checkpoint: not for a
+		// read-only node (the chain has nothing else to release).
+		if n.bc != nil && !n.cfg.ReadOnly {
 			if err := n.bc.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("chain: %w", err))
 			}
@@ -477,6 +507,9 @@ func (n *Node) onTip(ev chain.TipEvent) {
 	default:
 	}
 	for _, b := range ev.Connected {
+		if err := n.wal.NoteBlock(b); err != nil {
+			n.log.Warn().Err(err).Uint64("height", b.Header.Height).Msg("wallet: write")
+		}
 		n.noteConnected(b)
 	}
 	n.pool.prune(ev.Height)

@@ -152,8 +152,11 @@ func (t *trainer) contribute(ctx context.Context, parent chain.Hash, w0 []float3
 			return nil, 0, err
 		}
 		start := time.Now()
-		losses, err := train.Steps(t.obj, w, t.opt, 1, rng)
+		losses, err := train.StepsContext(ctx, t.obj, w, t.opt, 1, rng)
 		if err != nil {
+			if cerr := ctx.Err(); cerr != nil {
+				return nil, 0, cerr // a new tip or shutdown, part-way through the step
+			}
 			// A non-finite step: drop the optimizer state and skip the round.
 			t.opt.Reset()
 			return nil, 0, fmt.Errorf("node: local step %d: %w", i, err)

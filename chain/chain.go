@@ -42,6 +42,9 @@ type Config struct {
 	// MaxHeaderNodes bounds the header-only entries of the block index
 	// (ProcessHeaders; default DefaultMaxHeaderNodes).
 	MaxHeaderNodes int
+	// MaxLowWorkHeaders bounds the header-only entries on branches far
+	// below the tip (Params.LowWorkMargin; default DefaultMaxLowWorkHeaders).
+	MaxLowWorkHeaders int
 }
 
 // ProcessResult says what ProcessBlock did with a block.
@@ -96,14 +99,19 @@ type BlockChain struct {
 	snap       *pendingSnapshot // imported snapshot whose block has not connected
 	headerOnly int              // index entries with status 0 (ProcessHeaders)
 	maxHeaders int
-	supply     uint64
-	orphans    *orphanPool
-	ckpt       *checkpointer
-	backend    state.Backend // de-sketch for Apply (nil: CPU reference)
-	fallbacks  atomic.Uint64 // blocks the CPU reference redid after the backend failed or disagreed
-	failed     error         // a store write failed: the in-memory state may be ahead of the store
-	rescan     bool          // an activation stopped on a store error: scan the index next time
-	closed     bool
+	// lowHeaders: header-only entries admitted on a branch far below the
+	// tip (see lowWorkThreshold); their bodies are not stored.
+	lowHeaders    map[*blockNode]struct{}
+	maxLowHeaders int
+	prunedAt      *blockNode // tip at the last pruneHeaderOnly
+	supply        uint64
+	orphans       *orphanPool
+	ckpt          *checkpointer
+	backend       state.Backend // de-sketch for Apply (nil: CPU reference)
+	fallbacks     atomic.Uint64 // blocks the CPU reference redid after the backend failed or disagreed
+	failed        error         // a store write failed: the in-memory state may be ahead of the store
+	rescan        bool          // an activation stopped on a store error: scan the index next time
+	closed        bool
 
 	subsMu sync.Mutex
 	subs   map[uint64]func(TipEvent)
@@ -133,15 +141,20 @@ func New(cfg Config) (*BlockChain, error) {
 		return nil, err
 	}
 	bc := &BlockChain{
-		p:          p,
-		store:      cfg.Store,
-		interval:   cfg.CheckpointInterval,
-		index:      newBlockIndex(),
-		orphans:    newOrphanPool(cfg.MaxOrphans, orphanBytes(cfg.MaxOrphanBytes, p.MaxBlockSize), cfg.OrphanTTL),
-		ckpt:       ck,
-		subs:       make(map[uint64]func(TipEvent)),
-		backend:    cfg.Backend,
-		maxHeaders: cfg.MaxHeaderNodes,
+		p:             p,
+		store:         cfg.Store,
+		interval:      cfg.CheckpointInterval,
+		index:         newBlockIndex(),
+		orphans:       newOrphanPool(cfg.MaxOrphans, orphanBytes(cfg.MaxOrphanBytes, p.MaxBlockSize), cfg.OrphanTTL),
+		ckpt:          ck,
+		subs:          make(map[uint64]func(TipEvent)),
+		backend:       cfg.Backend,
+		maxHeaders:    cfg.MaxHeaderNodes,
+		lowHeaders:    make(map[*blockNode]struct{}),
+		maxLowHeaders: cfg.MaxLowWorkHeaders,
+	}
+	if bc.maxLowHeaders <= 0 {
+		bc.maxLowHeaders = DefaultMaxLowWorkHeaders
 	}
 	if bc.interval == 0 {
 		bc.interval = DefaultCheckpointInterval
@@ -376,6 +389,17 @@ func (bc *BlockChain) ProcessBlock(blk *Block, now int64) (ProcessResult, error)
 	if bc.orphans.has(hash) {
 		return res, ruleError(ErrDuplicateBlock, "block %s already in the orphan pool", hash)
 	}
+	// Anti-DoS before the costly checks: a block far below the tip that
+	// nobody asked for is not even checked (its proof of work is, so that
+	// its bits can be trusted to measure its work).
+	if parent := bc.index.lookup(blk.Header.PrevBlock); parent != nil && parent.status.HaveData() && !parent.status.KnownInvalid() {
+		if err := CheckHeaderSanity(bc.p, &blk.Header, now, 0); err != nil {
+			return res, err
+		}
+		if bc.lowWorkBlock(hash, &blk.Header, parent) {
+			return res, ruleError(ErrLowWork, "block %s at height %d: its branch has less work than the tip's less %d blocks, and its header was not asked for", hash, blk.Header.Height, bc.p.LowWorkMargin)
+		}
+	}
 	if err := CheckBlockSanity(bc.p, blk, now, 0); err != nil {
 		return res, err
 	}
@@ -442,6 +466,9 @@ func (bc *BlockChain) acceptBlock(blk *Block, hash Hash, parent *blockNode) ([]T
 	if parent.status.KnownInvalid() {
 		bc.addNode(h, parent, StatusInvalidAncestor)
 		return nil, ruleError(ErrKnownInvalid, "block %s: parent %s is known to be invalid", hash, parent.hash)
+	}
+	if bc.lowWorkBlock(hash, h, parent) { // an orphan that waited
+		return nil, ruleError(ErrLowWork, "block %s at height %d: its branch has less work than the tip's less %d blocks, and its header was not asked for", hash, h.Height, bc.p.LowWorkMargin)
 	}
 	if err := CheckHeaderContext(bc.p, h, &parent.header, parent.medianTimePast(bc.p.MedianTimeBlocks)); err != nil {
 		return nil, err

@@ -66,6 +66,16 @@
 // genesis with full verification. PendingSnapshot reports one waiting.
 // See snapshot.go and headers.go for the precise rules.
 //
+// Anti-DoS (Params.LowWorkMargin, see headers.go): a block on a branch
+// whose work is below the tip's less LowWorkMargin blocks at the tip's
+// difficulty is not stored unless headers-first sync indexed its header on
+// a branch that reaches above that mark (ErrLowWork, ignored by gossip);
+// header batches that end below it go to a pool of at most
+// Config.MaxLowWorkHeaders header-only entries (lowest-work leaves evicted
+// first), and a full header index prunes header-only leaves below it.
+// Params.MinimumChainWork is for sync: no bodies from a header chain
+// below it.
+//
 // Queries (all safe concurrently with ProcessBlock): Tip (hash, height,
 // header, work, supply, median time past, next bits), BlockByHash,
 // BlockByHeight, HashByHeight, HeaderByHash, StatusOf, IsMainChain,
@@ -87,5 +97,5 @@
 // Store failures are ErrStore, missing data ErrNotFound, use after Close
 // ErrClosed; snapshots ErrBadSnapshot (provably invalid) or
 // ErrSnapshotUnusable (not the sender's fault), a full header index
-// ErrIndexFull.
+// ErrIndexFull, a branch far below the tip ErrLowWork.
 package chain

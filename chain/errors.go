@@ -70,6 +70,7 @@ const (
 	ErrBadSnapshot      = ErrorKind("ErrBadSnapshot")      // snapshot weights of the wrong length, not finite, or not hashing to the block's state root: provably invalid
 	ErrSnapshotUnusable = ErrorKind("ErrSnapshotUnusable") // the chain cannot take this snapshot (header not in the index, main chain already at or past its height, branch without more work than the tip): not the sender's fault
 	ErrIndexFull        = ErrorKind("ErrIndexFull")        // the index holds MaxHeaderNodes header-only entries: not a consensus failure
+	ErrLowWork          = ErrorKind("ErrLowWork")          // a block or header on a branch far below the tip's work (Params.LowWorkMargin), not asked for: not stored (anti-DoS), not a consensus failure
 )
 
 // RuleError is a consensus or decoding error: a kind plus a description

@@ -81,6 +81,31 @@ type Params struct {
 	DefaultPort int
 	Bootstrap   []string
 
+	// Anti-DoS policy. These are not consensus rules (RulesDigest leaves
+	// them out: nodes may differ on them without splitting the network);
+	// they decide what a node spends storage and bandwidth on.
+	//
+	// LowWorkMargin: a block or header whose branch has less cumulative
+	// work than the tip's minus the work of LowWorkMargin blocks at the
+	// tip's difficulty is "far below the tip". Such a block is not stored
+	// (ProcessBlock: ErrLowWork) unless headers-first sync indexed its
+	// header on a branch that reaches above that mark, and header-only
+	// entries of such branches are few and pruned first (ProcessHeaders).
+	// ASERT gives the easiest target to a branch behind schedule (a fork
+	// off genesis, say), so without this every fake block would cost about
+	// PowLimit work however much work the real chain has. It is Bitcoin
+	// Core's 144 blocks (a day at 10 minutes) scaled to a day of blocks
+	// on the public networks and to an hour on devnet; forks closer to the
+	// tip than that (every reorg test) are stored and followed as before.
+	LowWorkMargin uint64
+	// MinimumChainWork: headers-first sync downloads no block bodies from
+	// a peer whose header chain has less cumulative work than this (nor
+	// from one whose headers do not beat our tip). Nil or 0: no minimum.
+	// All networks launch with 0 (there is no history to pin yet); set it
+	// from a well-known tip's work once the network has one, as Bitcoin
+	// Core does with nMinimumChainWork.
+	MinimumChainWork *big.Int
+
 	// GenesisBlock is the network's first block and GenesisHash its hash.
 	// The genesis block is trusted by identity: its hash is the root of the
 	// chain, so it is never validated like other blocks and need not meet
@@ -218,6 +243,8 @@ func DevnetParams() *Params {
 		CoinbaseMaturity: 5,
 		Training:         devnetRules(),
 		DefaultPort:      28633,
+		LowWorkMargin:    720, // an hour of blocks
+		MinimumChainWork: new(big.Int),
 	}
 	setSizes(p)
 	p.initGenesis(devnetStateRoot)
@@ -243,6 +270,8 @@ func TestnetParams() *Params {
 		CoinbaseMaturity: 100,
 		Training:         testnetRules(),
 		DefaultPort:      18633,
+		LowWorkMargin:    2880, // a day of blocks
+		MinimumChainWork: new(big.Int),
 	}
 	setSizes(p)
 	p.initGenesis(testnetStateRoot)
@@ -269,6 +298,8 @@ func MainnetParams() *Params {
 		CoinbaseMaturity: 100,
 		Training:         mainnetRules(),
 		DefaultPort:      8633,
+		LowWorkMargin:    1440,         // a day of blocks
+		MinimumChainWork: new(big.Int), // 0 at launch: see the field
 	}
 	setSizes(p)
 	p.initGenesis(mainnetStateRoot)
@@ -544,6 +575,10 @@ func (p *Params) Validate() error {
 		return bad("max block size %d cannot hold max gradient size %d plus a header", p.MaxBlockSize, p.MaxGradientSize)
 	case p.DefaultPort < 1 || p.DefaultPort > 65535:
 		return bad("default port %d out of range", p.DefaultPort)
+	case p.LowWorkMargin == 0:
+		return bad("low-work margin 0: want ≥ 1 block")
+	case p.MinimumChainWork != nil && (p.MinimumChainWork.Sign() < 0 || p.MinimumChainWork.BitLen() > 256):
+		return bad("minimum chain work %v: want 0 ≤ work < 2^256", p.MinimumChainWork)
 	}
 	if p.GenesisBlock == nil {
 		return bad("no genesis block (training rules or genesis message invalid?)")

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"math/big"
 	"strings"
 	"testing"
 )
@@ -157,6 +158,8 @@ func TestParamsValidateRejects(t *testing.T) {
 		{"block below gradient", func(p *Params) { p.MaxBlockSize = p.MaxGradientSize }, "block size"},
 		{"block too large", func(p *Params) { p.MaxBlockSize = MaxBlockSizeLimit + 1 }, "block size"},
 		{"port 0", func(p *Params) { p.DefaultPort = 0 }, "port"},
+		{"low-work margin 0", func(p *Params) { p.LowWorkMargin = 0 }, "low-work margin"},
+		{"negative minimum chain work", func(p *Params) { p.MinimumChainWork = big.NewInt(-1) }, "minimum chain work"},
 		{"no genesis", func(p *Params) { p.GenesisBlock = nil }, "genesis"},
 		{"stale genesis", func(p *Params) { p.GenesisTimestamp++ }, "InitGenesis"},
 		{"message too long", func(p *Params) { p.GenesisMessage = strings.Repeat("x", 93) }, "genesis message"},

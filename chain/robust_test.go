@@ -2,6 +2,7 @@ package chain_test
 
 import (
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 
@@ -223,3 +224,166 @@ func (c *countedFailing) count() int64 { return c.calls.Load() }
 type countedWrong struct{ wrongBackend }
 
 func (c *countedWrong) count() int64 { return c.calls.Load() }
+
+// TestLowWorkBranch: a branch far below the tip's work (Params.
+// LowWorkMargin) costs about PowLimit work per block when it forks off
+// genesis (ASERT eases a branch behind schedule), so the chain neither
+// stores such blocks nor keeps many such headers, unless headers-first
+// sync shows that the branch reaches the tip's neighbourhood. Forks near
+// the tip are stored as before.
+func TestLowWorkBranch(t *testing.T) {
+	type env struct {
+		g          *chaintest.Generator
+		st         *chain.MemStore
+		bc         *chain.BlockChain
+		fork, alt  []*chain.Block // off genesis, on schedule (PoW limit bits)
+		third      []*chain.Block
+		mainBlocks []*chain.Block
+	}
+	headers := func(bs []*chain.Block) []chain.Header {
+		out := make([]chain.Header, len(bs))
+		for i, b := range bs {
+			out[i] = b.Header
+		}
+		return out
+	}
+	lastTime := func(bs []*chain.Block) int64 { return bs[len(bs)-1].Header.Timestamp }
+	cases := []struct {
+		name           string
+		maxHeaderNodes int
+		run            func(t *testing.T, e *env)
+	}{
+		{"fork blocks off genesis nobody asked for are not stored", 0, func(t *testing.T, e *env) {
+			_, err := e.bc.ProcessBlock(e.fork[0], e.fork[0].Header.Timestamp)
+			if !errors.Is(err, chain.ErrLowWork) || chain.ClassifyBlock(chain.ProcessResult{}, err) != chain.VerdictIgnore {
+				t.Fatalf("first fork block: %v, want ErrLowWork (ignored)", err)
+			}
+			for i, b := range e.fork[1:60] {
+				res, err := e.bc.ProcessBlock(b, b.Header.Timestamp)
+				if err != nil && !errors.Is(err, chain.ErrLowWork) || err == nil && !res.Orphan {
+					t.Fatalf("fork block %d: %+v %v", i+2, res, err)
+				}
+			}
+			for i, b := range e.fork[:60] {
+				if e.bc.HaveHeader(b.Hash()) {
+					t.Fatalf("fork block %d is in the index", i+1)
+				}
+				if _, err := e.st.FetchBlock(b.Hash()); !errors.Is(err, chain.ErrNotFound) {
+					t.Fatalf("fork block %d is in the store (%v)", i+1, err)
+				}
+			}
+		}},
+		{"a fork near the tip is stored as a side branch", 0, func(t *testing.T, e *env) {
+			e.g.SetTip(e.g.Name(e.mainBlocks[len(e.mainBlocks)-2].Hash()))
+			b := e.g.NextBlock("near", nil, chaintest.TimestampDelta(30))
+			res, err := e.bc.ProcessBlock(b, b.Header.Timestamp)
+			if err != nil || res.MainChain || !e.bc.HaveBlock(b.Hash()) {
+				t.Fatalf("near-tip fork block: %+v %v, want a stored side block", res, err)
+			}
+		}},
+		{"headers that end far below the tip wait in the low-work pool until the rest lifts them", 0, func(t *testing.T, e *env) {
+			if _, err := e.bc.ProcessHeaders(headers(e.fork[:30]), lastTime(e.fork[:30])); err != nil {
+				t.Fatal(err)
+			}
+			if n := e.bc.LowWorkHeaders(); n != 30 {
+				t.Fatalf("%d low-work headers, want 30", n)
+			}
+			if _, err := e.bc.ProcessBlock(e.fork[0], e.fork[0].Header.Timestamp); !errors.Is(err, chain.ErrLowWork) {
+				t.Fatalf("body of a low-work header: %v, want ErrLowWork", err)
+			}
+			if _, err := e.bc.ProcessHeaders(headers(e.fork[30:]), lastTime(e.fork)); err != nil {
+				t.Fatal(err)
+			}
+			if n := e.bc.LowWorkHeaders(); n != 0 {
+				t.Fatalf("%d low-work headers after the branch showed its work, want 0", n)
+			}
+			for i, b := range e.fork {
+				if _, err := e.bc.ProcessBlock(b, b.Header.Timestamp); err != nil {
+					t.Fatalf("fork block %d after its headers: %v", i+1, err)
+				}
+			}
+			if got := e.bc.Tip().Hash; got != e.fork[len(e.fork)-1].Hash() {
+				t.Fatalf("tip %s, want the fork's last block (more work)", e.g.Name(got))
+			}
+		}},
+		{"a full low-work pool evicts the lowest-work leaves, and refuses a batch it cannot hold", 0, func(t *testing.T, e *env) {
+			if _, err := e.bc.ProcessHeaders(headers(e.fork[:20]), lastTime(e.fork[:20])); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.bc.ProcessHeaders(headers(e.alt[:20]), lastTime(e.alt[:20])); err != nil {
+				t.Fatal(err)
+			}
+			if n := e.bc.LowWorkHeaders(); n != 32 {
+				t.Fatalf("%d low-work headers, want the pool's 32", n)
+			}
+			if e.bc.HaveHeader(e.fork[12].Hash()) || !e.bc.HaveHeader(e.fork[11].Hash()) || !e.bc.HaveHeader(e.alt[19].Hash()) {
+				t.Fatal("want the older branch's 8 highest headers evicted, the rest kept")
+			}
+			// 50 headers ending below the threshold: more than the pool holds.
+			if n, err := e.bc.ProcessHeaders(headers(e.third[:50]), lastTime(e.third[:50])); !errors.Is(err, chain.ErrLowWork) || n != 0 {
+				t.Fatalf("a low batch of 50 headers for a pool of 32: %d added, %v; want 0, ErrLowWork", n, err)
+			}
+			if n := e.bc.LowWorkHeaders(); n != 32 || !e.bc.HaveHeader(e.alt[19].Hash()) {
+				t.Fatalf("a refused batch evicted headers (%d left)", n)
+			}
+		}},
+		{"a full header index prunes header-only leaves far below the tip", 40, func(t *testing.T, e *env) {
+			if _, err := e.bc.ProcessHeaders(headers(e.fork[:20]), lastTime(e.fork[:20])); err != nil {
+				t.Fatal(err)
+			}
+			e.g.SetTip("m10")
+			var near []*chain.Block
+			for i := range 25 {
+				near = append(near, e.g.NextBlock(fmt.Sprintf("n%d", i+1), nil))
+			}
+			if n, err := e.bc.ProcessHeaders(headers(near), lastTime(near)); err != nil || n != 25 {
+				t.Fatalf("25 headers on the tip into an index of 40 holding 20 low-work ones: %d added, %v", n, err)
+			}
+			for i, b := range e.fork[:20] {
+				if e.bc.HaveHeader(b.Hash()) {
+					t.Fatalf("low-work header %d survived the prune", i+1)
+				}
+			}
+			if n := e.bc.LowWorkHeaders(); n != 0 {
+				t.Fatalf("%d low-work headers left", n)
+			}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := chaintest.Params()
+			p.LowWorkMargin = 1 // policy, not consensus: the genesis is unchanged
+			g, err := chaintest.NewGenerator(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := &env{g: g, st: chain.NewMemStore()}
+			e.bc, err = chain.New(chain.Config{Params: p, Store: e.st, MaxLowWorkHeaders: 32, MaxHeaderNodes: c.maxHeaderNodes})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.bc.Close()
+			// The main chain runs ahead of schedule, so each block needs
+			// more work than the last (2^4.5 times the limit's at block
+			// 10; about 75 limit blocks of work in all, so the threshold
+			// is about 52 limit blocks).
+			for i := range 10 {
+				e.mainBlocks = append(e.mainBlocks, g.NextBlock(fmt.Sprintf("m%d", i+1), nil, chaintest.TimestampDelta(30)))
+			}
+			process(t, e.bc, e.mainBlocks...)
+			for _, br := range []struct {
+				prefix string
+				out    *[]*chain.Block
+			}{{"f", &e.fork}, {"a", &e.alt}, {"x", &e.third}} {
+				g.SetTip("genesis")
+				for i := range 120 {
+					*br.out = append(*br.out, g.NextBlock(fmt.Sprintf("%s%d", br.prefix, i+1), nil))
+				}
+			}
+			if e.fork[0].Header.Bits != p.PowLimitBits || e.mainBlocks[9].Header.Bits == p.PowLimitBits {
+				t.Fatalf("fork bits %08x, main tip bits %08x: want the limit and a harder target", e.fork[0].Header.Bits, e.mainBlocks[9].Header.Bits)
+			}
+			c.run(t, e)
+		})
+	}
+}

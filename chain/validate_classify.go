@@ -32,7 +32,7 @@ func (v Verdict) String() string {
 // ClassifyBlock maps ProcessBlock's result to a gossip verdict: nil error →
 // accept (ignore for an orphan); ErrDuplicateBlock, ErrMissingParent,
 // ErrTimeTooNew (may become valid), ErrStore, ErrNotFound, ErrClosed,
-// ErrSnapshotUnusable, ErrIndexFull and errors that are not rule errors →
+// ErrSnapshotUnusable, ErrIndexFull, ErrLowWork and errors that are not rule errors →
 // ignore; every other rule error
 // (ErrKnownInvalid included) → reject.
 func ClassifyBlock(res ProcessResult, err error) Verdict {
@@ -53,7 +53,7 @@ func ClassifyBlock(res ProcessResult, err error) Verdict {
 	}
 	switch kind {
 	case ErrDuplicateBlock, ErrMissingParent, ErrTimeTooNew, ErrStore, ErrNotFound, ErrClosed,
-		ErrSnapshotUnusable, ErrIndexFull:
+		ErrSnapshotUnusable, ErrIndexFull, ErrLowWork:
 		return VerdictIgnore
 	}
 	return VerdictReject

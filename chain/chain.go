@@ -1117,6 +1117,59 @@ func (bc *BlockChain) WeightsAt(h Hash) ([]float32, error) {
 	return w, err
 }
 
+// HasCheckpoint reports whether a weight checkpoint of main-chain block h
+// is held (a file or, without a checkpoint directory, memory), without
+// reading it.
+func (bc *BlockChain) HasCheckpoint(h Hash) bool {
+	bc.mu.RLock()
+	onMain := bc.main.contains(bc.index.lookup(h))
+	bc.mu.RUnlock()
+	return onMain && bc.ckpt.has(h)
+}
+
+// CheckpointWeights returns the weights after main-chain block h from its
+// checkpoint, verified against h's state root; it never replays blocks
+// (ErrNotFound when there is no usable checkpoint). For serving snapshots
+// to peers, whose requests must not cost replays.
+func (bc *BlockChain) CheckpointWeights(h Hash) ([]float32, error) {
+	bc.mu.RLock()
+	n := bc.index.lookup(h)
+	onMain := bc.main.contains(n)
+	bc.mu.RUnlock()
+	if !onMain {
+		return nil, ruleError(ErrNotFound, "checkpoint: block %s is not on the main chain", h)
+	}
+	w, ok := bc.ckpt.load(h, n.header.StateRoot)
+	if !ok {
+		return nil, ruleError(ErrNotFound, "no checkpoint of block %s", h)
+	}
+	return w, nil
+}
+
+// LatestCheckpoint returns the newest main-chain block with a weight
+// checkpoint whose height is a positive multiple of every (1: any height).
+func (bc *BlockChain) LatestCheckpoint(every uint64) (Hash, uint64, bool) {
+	if every == 0 {
+		every = 1
+	}
+	bc.mu.RLock()
+	defer bc.mu.RUnlock()
+	var best *blockNode
+	for _, h := range bc.ckpt.hashes() {
+		n := bc.index.lookup(h)
+		if n == nil || n.height == 0 || n.height%every != 0 || !bc.main.contains(n) {
+			continue
+		}
+		if best == nil || n.height > best.height {
+			best = n
+		}
+	}
+	if best == nil {
+		return Hash{}, 0, false
+	}
+	return best.hash, best.height, true
+}
+
 // CheckBlockTemplate runs every check ProcessBlock would run on blk as the
 // next block on the tip, except proof of work, without changing anything:
 // what a miner calls before solving.

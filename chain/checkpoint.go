@@ -130,6 +130,31 @@ func (c *checkpointer) load(hash, root Hash) ([]float32, bool) {
 	return w, true
 }
 
+// has reports whether a checkpoint of block hash is held (not read).
+func (c *checkpointer) has(hash Hash) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.mem[hash]; ok {
+		return true
+	}
+	_, ok := c.files[hash]
+	return ok
+}
+
+// hashes returns the blocks that have a checkpoint.
+func (c *checkpointer) hashes() []Hash {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]Hash, 0, len(c.files)+len(c.mem))
+	for h := range c.files {
+		out = append(out, h)
+	}
+	for h := range c.mem {
+		out = append(out, h)
+	}
+	return out
+}
+
 // save stores a checkpoint of w (the weights after block hash at height)
 // and prunes all but the keep newest.
 func (c *checkpointer) save(height uint64, hash Hash, w []float32) error {

@@ -387,3 +387,55 @@ func TestLowWorkBranch(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckpointQueries: checkpoints are served as they are, never by a
+// replay: blocks without one are ErrNotFound.
+func TestCheckpointQueries(t *testing.T) {
+	g, err := chaintest.NewGenerator(chaintest.Params())
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := &countingBackend{}
+	bc, err := chain.New(chain.Config{Params: g.Params, Store: chain.NewMemStore(), CheckpointInterval: 4, Backend: be})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bc.Close()
+	blocks := g.Branch("b", 10, 10, 1)
+	process(t, bc, blocks...)
+	h, height, ok := bc.LatestCheckpoint(4)
+	if !ok || height != 8 || h != blocks[7].Hash() {
+		t.Fatalf("latest checkpoint %s at %d (%v), want b8", g.Name(h), height, ok)
+	}
+	if _, height, _ := bc.LatestCheckpoint(3); height != 0 && height%3 != 0 {
+		t.Fatalf("latest checkpoint at a multiple of 3: %d", height)
+	}
+	before := be.n.Load()
+	cases := []struct {
+		name string
+		h    chain.Hash
+		ok   bool
+	}{
+		{"checkpointed block", blocks[7].Hash(), true},
+		{"block without a checkpoint", blocks[4].Hash(), false},
+		{"unknown block", chain.Hash{9}, false},
+		{"genesis (not checkpointed)", g.Params.GenesisHash, false},
+	}
+	for _, c := range cases {
+		if got := bc.HasCheckpoint(c.h); got != c.ok {
+			t.Errorf("%s: HasCheckpoint %v, want %v", c.name, got, c.ok)
+		}
+		w, err := bc.CheckpointWeights(c.h)
+		switch {
+		case c.ok && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.ok:
+			sameWeights(t, c.name, w, g.Weights("b8"))
+		case !errors.Is(err, chain.ErrNotFound):
+			t.Errorf("%s: %v, want ErrNotFound", c.name, err)
+		}
+	}
+	if n := be.n.Load() - before; n != 0 {
+		t.Fatalf("%d de-sketches while answering checkpoint queries: a replay", n)
+	}
+}

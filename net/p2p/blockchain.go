@@ -16,9 +16,11 @@ type ChainAdapter struct {
 	// Now is the local clock passed to the chain (nil: time.Now).
 	Now func() time.Time
 	// SnapshotInterval: the adapter offers the weights after the newest
-	// main-chain block whose height is a positive multiple of it (the
-	// chain's checkpoint heights make WeightsAt cheap there). Zero: no
-	// snapshots are offered.
+	// main-chain block whose height is a positive multiple of it and that
+	// has a weight checkpoint (the chain writes them at its checkpoint
+	// interval), so that peers offer the same snapshots. Zero: no
+	// snapshots are offered. Any main-chain checkpoint is served on
+	// request; nothing else (no replay on a peer's behalf).
 	SnapshotInterval uint64
 }
 
@@ -109,18 +111,25 @@ func (a *ChainAdapter) LatestSnapshot() (chain.Hash, uint64, bool) {
 	if _, _, pending := a.BC.PendingSnapshot(); pending {
 		return chain.Hash{}, 0, false
 	}
-	tip := a.BC.Tip()
-	h := tip.Height - tip.Height%a.SnapshotInterval
-	if h == 0 {
-		return chain.Hash{}, 0, false
-	}
-	hash, ok := a.BC.HashByHeight(h)
-	return hash, h, ok
+	return a.BC.LatestCheckpoint(a.SnapshotInterval)
 }
 
-// SnapshotWeights implements SnapshotSource.
+// HasSnapshot implements SnapshotSource: main-chain blocks with a weight
+// checkpoint.
+func (a *ChainAdapter) HasSnapshot(block chain.Hash) (int, bool) {
+	if a.SnapshotInterval == 0 || !a.BC.HasCheckpoint(block) {
+		return 0, false
+	}
+	return 4 * a.BC.Params().Training.ParamCount(), true
+}
+
+// SnapshotWeights implements SnapshotSource from the block's checkpoint
+// (chain.BlockChain.CheckpointWeights): never a replay.
 func (a *ChainAdapter) SnapshotWeights(block chain.Hash) ([]byte, error) {
-	w, err := a.BC.WeightsAt(block)
+	if a.SnapshotInterval == 0 {
+		return nil, chain.RuleError{Err: chain.ErrNotFound, Description: "snapshots are not served"}
+	}
+	w, err := a.BC.CheckpointWeights(block)
 	if err != nil {
 		return nil, err
 	}

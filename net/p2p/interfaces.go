@@ -72,13 +72,21 @@ type ContributionPool interface {
 // than rejected.
 var ErrIgnore = ErrorKind("ErrIgnore")
 
-// SnapshotSource serves weights checkpoints for snap sync.
+// SnapshotSource serves weights checkpoints for snap sync. A peer's
+// request must never make the node compute weights (a replay costs about
+// a model application per block): only weights that are already stored
+// (checkpoints) are served.
 type SnapshotSource interface {
 	// LatestSnapshot returns the newest block on the best chain whose
 	// weights the node can serve.
 	LatestSnapshot() (block chain.Hash, height uint64, ok bool)
+	// HasSnapshot reports, without loading anything, whether
+	// SnapshotWeights serves block, and the size of its weights in bytes
+	// (the network charges the peer before the load).
+	HasSnapshot(block chain.Hash) (size int, ok bool)
 	// SnapshotWeights returns the weights after block as little-endian
-	// float32 bytes (the bytes the state root is computed over).
+	// float32 bytes (the bytes the state root is computed over) from
+	// storage, never by replaying blocks; an error otherwise.
 	SnapshotWeights(block chain.Hash) ([]byte, error)
 }
 

@@ -168,30 +168,42 @@ type snapCache struct {
 	manifest *wire.SnapManifest
 }
 
-func (n *Node) snapshot(block chain.Hash) ([]byte, *wire.SnapManifest, bool) {
+// snapshot returns the weights and manifest of the snapshot of block for
+// peer p: from the cache, or, if the source serves that block (a stored
+// checkpoint: never a replay), loaded after charging p's byte budget for
+// the work (the load and the manifest hash up to a second of
+// ServeByteRate). busy reports a refused charge.
+func (n *Node) snapshot(p peer.ID, block chain.Hash) (w []byte, m *wire.SnapManifest, busy, ok bool) {
 	src := n.deps.SnapshotSource
 	if src == nil {
-		return nil, nil, false
+		return nil, nil, false, false
 	}
 	c := &n.snapCache
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.manifest != nil && c.block == block {
-		return c.weights, c.manifest, true
+		return c.weights, c.manifest, false, true
+	}
+	size, has := src.HasSnapshot(block)
+	if !has || size <= 0 {
+		return nil, nil, false, false
+	}
+	if !n.peers.allowBytes(p, int(min(float64(size), n.cfg.ServeByteRate))) {
+		return nil, nil, true, false
 	}
 	w, err := src.SnapshotWeights(block)
 	if err != nil || len(w) == 0 || len(w)%4 != 0 {
-		return nil, nil, false
+		return nil, nil, false, false
 	}
-	m := buildManifest(block, w, n.cfg.StateChunk)
+	m = buildManifest(block, w, n.cfg.StateChunk)
 	if len(m.Leaves) > wire.MaxManifestLeaves {
-		return nil, nil, false
+		return nil, nil, false, false
 	}
 	c.block, c.weights, c.manifest = block, w, m
-	return w, m, true
+	return w, m, false, true
 }
 
-func (n *Node) serveSnapManifest(_ peer.ID, s network.Stream) error {
+func (n *Node) serveSnapManifest(p peer.ID, s network.Stream) error {
 	raw, err := n.codec.ReadMsg(s, 64)
 	if err != nil {
 		return err
@@ -200,11 +212,18 @@ func (n *Node) serveSnapManifest(_ peer.ID, s network.Stream) error {
 	if err != nil {
 		return err
 	}
-	_, m, ok := n.snapshot(hs[0])
-	if !ok {
+	_, m, busy, ok := n.snapshot(p, hs[0])
+	switch {
+	case busy:
+		return n.codec.WriteBlobStatus(s, wire.BlobBusy)
+	case !ok:
 		return n.codec.WriteBlobStatus(s, wire.BlobNotFound)
 	}
-	return n.codec.WriteBlob(s, m.Bytes())
+	data := m.Bytes()
+	if !n.peers.allowBytes(p, len(data)) {
+		return n.codec.WriteBlobStatus(s, wire.BlobBusy)
+	}
+	return n.codec.WriteBlob(s, data)
 }
 
 func (n *Node) serveSnapChunk(p peer.ID, s network.Stream) error {
@@ -216,8 +235,11 @@ func (n *Node) serveSnapChunk(p peer.ID, s network.Stream) error {
 	if err != nil {
 		return err
 	}
-	w, m, ok := n.snapshot(q.Block)
-	if !ok || int(q.Index) >= len(m.Leaves) {
+	w, m, busy, ok := n.snapshot(p, q.Block)
+	switch {
+	case busy:
+		return n.codec.WriteBlobStatus(s, wire.BlobBusy)
+	case !ok || int(q.Index) >= len(m.Leaves):
 		return n.codec.WriteBlobStatus(s, wire.BlobNotFound)
 	}
 	off := int(q.Index) * int(m.ChunkSize)

@@ -366,6 +366,9 @@ func (s *staticChain) ProcessBlock(b *chain.Block) error {
 func (s *staticChain) LatestSnapshot() (chain.Hash, uint64, bool) {
 	return s.last().Hash(), s.last().Header.Height, true
 }
+func (s *staticChain) HasSnapshot(h chain.Hash) (int, bool) {
+	return len(s.snap), h == s.last().Hash()
+}
 func (s *staticChain) SnapshotWeights(h chain.Hash) ([]byte, error) {
 	if h != s.last().Hash() {
 		return nil, chain.RuleError{Err: chain.ErrNotFound, Description: "no snapshot at " + h.String()}

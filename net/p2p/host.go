@@ -21,6 +21,7 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	"go.uber.org/fx"
 )
 
 // namespace is the prefix of every topic and protocol of the network:
@@ -49,7 +50,10 @@ func newHost(cfg *Config, key crypto.PrivKey, g gater, bw metrics.Reporter) (hos
 	if err != nil {
 		return nil, wrapf(ErrConfig, err, "connection manager")
 	}
-	transports := []libp2p.Option{libp2p.Transport(tcp.NewTCPTransport)}
+	// No SO_REUSEPORT: with it (go-libp2p's default) a second node on the
+	// same port binds too and the kernel splits the connections between
+	// the two. Without it the second bind fails (EADDRINUSE).
+	transports := []libp2p.Option{libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport())}
 	if cfg.EnableQUIC || hasQUIC(cfg.ListenAddrs) {
 		// quic-go must be v0.57.1 or later under Go 1.26 (older ones panic
 		// on the server side of every handshake, quic-go#5572);
@@ -68,12 +72,83 @@ func newHost(cfg *Config, key crypto.PrivKey, g gater, bw metrics.Reporter) (hos
 		libp2p.DisableMetrics(),
 		libp2p.WithDialTimeout(cfg.DialTimeout),
 		libp2p.UserAgent("gradientcoin/"+cfg.Network),
+		// fx (go-libp2p's dependency injection) logs its wiring: not ours.
+		libp2p.WithFxOption(fx.NopLogger),
 	)
 	if err != nil {
+		if strings.Contains(err.Error(), "failed to listen on any addresses") {
+			return nil, errorf(ErrConfig, "cannot listen on %s (%s: is another node running on this port? pick another with --listen)",
+				strings.Join(cfg.ListenAddrs, ", "), lastCause(err))
+		}
 		return nil, wrapf(ErrConfig, err, "libp2p host on %v", cfg.ListenAddrs)
+	}
+	// libp2p starts when at least one listen address binds; every
+	// configured one must (a port in use fails here, naming it).
+	if err := checkListening(cfg.ListenAddrs, h.Network().ListenAddresses()); err != nil {
+		h.Close()
+		return nil, err
 	}
 	return h, nil
 }
+
+// checkListening returns an ErrConfig naming the first configured listen
+// address that no bound address serves: same protocols, same IP, and the
+// same port unless port 0 was asked for.
+func checkListening(configured []string, bound []ma.Multiaddr) error {
+	for _, s := range configured {
+		want, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return wrapf(ErrConfig, err, "listen address %q", s)
+		}
+		ok := false
+		for _, b := range bound {
+			if listenMatches(want, b) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return errorf(ErrConfig, "cannot listen on %s (address in use: is another node running on this port? pick another with --listen)", s)
+		}
+	}
+	return nil
+}
+
+// lastCause is the end of a bind error ("bind: address already in use").
+func lastCause(err error) string {
+	s := strings.TrimRight(err.Error(), "]")
+	if i := strings.LastIndex(s, "bind: "); i >= 0 {
+		return s[i:]
+	}
+	return s
+}
+
+func listenMatches(want, got ma.Multiaddr) bool {
+	wp, gp := want.Protocols(), got.Protocols()
+	if len(wp) != len(gp) {
+		return false
+	}
+	for i := range wp {
+		if wp[i].Code != gp[i].Code {
+			return false
+		}
+		wv, _ := want.ValueForProtocol(wp[i].Code)
+		gv, _ := got.ValueForProtocol(gp[i].Code)
+		switch wp[i].Code {
+		case ma.P_TCP, ma.P_UDP:
+			if wv != "0" && wv != gv {
+				return false
+			}
+		case ma.P_IP4, ma.P_IP6:
+			if wv != gv && !isUnspecified(wv) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isUnspecified(ip string) bool { return ip == "0.0.0.0" || ip == "::" }
 
 // ParseAddrs parses multiaddrs that end in /p2p/<peer id>, grouping
 // addresses of the same peer.

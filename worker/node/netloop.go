@@ -3,11 +3,75 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"sync"
 	"time"
 
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+
 	"github.com/gradientcoin/gradientcoin/chain"
+	"github.com/gradientcoin/gradientcoin/net/p2p"
 )
+
+// listenAddrs are the p2p listen addresses the node will use.
+func (c *Config) listenAddrs() []string {
+	switch {
+	case c.Listen != nil:
+		return c.Listen
+	case c.LocalNet:
+		return p2p.TestConfig(c.Params).ListenAddrs
+	}
+	return p2p.ConfigForParams(c.Params).ListenAddrs
+}
+
+// checkListen binds and releases every listen address with a fixed port
+// before Open touches the data directory, so that a port in use (another
+// node) fails at once, naming the address. (The p2p host checks again
+// when it starts.)
+func checkListen(addrs []string) error {
+	for _, s := range addrs {
+		m, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return errorf(ErrConfig, "listen address %q: %v", s, err)
+		}
+		na, err := manet.ToNetAddr(m.Decapsulate(ma.StringCast("/quic-v1")))
+		if err != nil {
+			continue // not an IP transport this check knows; the host checks it
+		}
+		switch a := na.(type) {
+		case *net.TCPAddr:
+			if a.Port == 0 {
+				continue
+			}
+			l, err := net.ListenTCP("tcp", a)
+			if err != nil {
+				return errorf(ErrConfig, "cannot listen on %s (%v: is another node running on this port? pick another with --listen)", s, bindCause(err))
+			}
+			l.Close()
+		case *net.UDPAddr:
+			if a.Port == 0 {
+				continue
+			}
+			c, err := net.ListenUDP("udp", a)
+			if err != nil {
+				return errorf(ErrConfig, "cannot listen on %s (%v: is another node running on this port? pick another with --listen)", s, bindCause(err))
+			}
+			c.Close()
+		}
+	}
+	return nil
+}
+
+// bindCause is the system's reason of a listen error.
+func bindCause(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return fmt.Errorf("%s: %w", oe.Op, oe.Err)
+	}
+	return err
+}
 
 // restoreUnconfirmed puts the wallet's recorded unconfirmed payments back
 // in the mempool (a restart); a payment the chain no longer allows (its

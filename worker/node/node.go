@@ -224,6 +224,11 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: training data: %w", err)
 	}
+	if cfg.Sync {
+		if err := checkListen(cfg.listenAddrs()); err != nil {
+			return nil, err
+		}
+	}
 	var lk *dirLock
 	if cfg.ReadOnly {
 		lk, err = acquireSharedLock(l.Lock)

@@ -39,7 +39,7 @@ type Client struct {
 func ClientForDataDir(dir, addr string) (*Client, error) {
 	tok, err := os.ReadFile(filepath.Join(dir, CookieFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, errorf(ErrNotRunning, "no node is running on %s (no %s file; start one with 'gradientcoin run')", dir, CookieFile)
+		return nil, fmt.Errorf("%w on %s (no %s file; start one with 'gradientcoin run')", ErrNotRunning, dir, CookieFile)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("rpc: read cookie: %w", err)
@@ -50,7 +50,7 @@ func ClientForDataDir(dir, addr string) (*Client, error) {
 	} else {
 		u, err := os.ReadFile(filepath.Join(dir, URLFile))
 		if err != nil {
-			return nil, errorf(ErrNotRunning, "no node is running on %s (no %s file)", dir, URLFile)
+			return nil, fmt.Errorf("%w on %s (no %s file)", ErrNotRunning, dir, URLFile)
 		}
 		base = strings.TrimSpace(string(u))
 	}
@@ -88,7 +88,7 @@ func (c *Client) do(ctx context.Context, method, path string, body any) (*http.R
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, errorf(ErrNotRunning, "the API at %s does not answer (%v)", c.BaseURL, unwrapURLErr(err))
+		return nil, fmt.Errorf("%w at %s (the API does not answer: %v)", ErrNotRunning, c.BaseURL, unwrapURLErr(err))
 	}
 	if resp.StatusCode/100 == 2 {
 		return resp, nil

@@ -32,10 +32,17 @@
 //	GET  /login?token=T                sets the auth cookie, redirects to /
 //
 // Errors are JSON ErrorResponse bodies: 400 for a bad request (a body
-// that is not JSON, an unknown field, a field of the wrong type or out of
-// range: the message and Field name it), 401 without the token, 404 for
-// an unknown block or path, 422 for a payment the node refuses (an
-// overdraft has Kind "insufficient_funds"), 5xx for node failures.
+// that is not one JSON object, an unknown field (keys match exactly, case
+// included), a field of the wrong type or out of range, a payment amount
+// or fee rate above its limit: the message and Field name it), 401
+// without the token, 404 for an unknown block or path and for a height
+// above the tip (blocks, weights, generate), 422 for a payment the node
+// refuses (an overdraft has Kind "insufficient_funds"; amounts in coins),
+// 5xx for node failures.
+//
+// Listen binds the API's address before the node opens (a command fails
+// at once on a port in use); Config.Listener hands it to New; ListenAddr
+// is the real bind address (URL the loopback URL a local client dials).
 //
 // # Metrics
 //

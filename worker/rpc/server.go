@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,6 +77,9 @@ type Config struct {
 	// a loopback address unless AllowRemote.
 	Addr        string
 	AllowRemote bool
+	// Listener, if set, is the listener to serve on (from Listen, bound
+	// before the node opened); Addr is then only the configured address.
+	Listener net.Listener
 	// DataDir, if set, receives CookieFile and URLFile (removed by Close).
 	DataDir string
 	// Token fixes the API token (tests); empty: 32 random bytes.
@@ -109,20 +113,21 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Backend == nil {
 		return nil, fmt.Errorf("%w: no backend", ErrConfig)
 	}
-	if err := CheckAddr(cfg.Addr, cfg.AllowRemote); err != nil {
-		return nil, err
+	ln := cfg.Listener
+	if ln == nil {
+		var err error
+		if ln, err = Listen(cfg.Addr, cfg.AllowRemote); err != nil {
+			return nil, err
+		}
 	}
 	tok := cfg.Token
 	if tok == "" {
 		var b [32]byte
 		if _, err := rand.Read(b[:]); err != nil {
+			ln.Close()
 			return nil, err
 		}
 		tok = hex.EncodeToString(b[:])
-	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("%w: listen on %s: %v", ErrConfig, cfg.Addr, err)
 	}
 	s := &Server{cfg: cfg, b: cfg.Backend, log: cfg.Log, token: tok, ln: ln, done: make(chan struct{})}
 	s.url = "http://" + clientAddr(ln.Addr(), cfg.Addr)
@@ -147,6 +152,28 @@ func New(cfg Config) (*Server, error) {
 	}
 	return s, nil
 }
+
+// Listen checks addr (CheckAddr) and listens on it: a command binds the
+// API's address before it opens the node, so that a port in use fails at
+// once, naming it.
+func Listen(addr string, allowRemote bool) (net.Listener, error) {
+	if err := CheckAddr(addr, allowRemote); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Err != nil {
+			err = oe.Err
+		}
+		return nil, fmt.Errorf("%w: listen on %s: %v", ErrConfig, addr, err)
+	}
+	return ln, nil
+}
+
+// ListenAddr is the address the server is bound to (0.0.0.0:18634 when it
+// listens on all interfaces; URL is then the loopback URL).
+func (s *Server) ListenAddr() string { return s.ln.Addr().String() }
 
 // clientAddr is the address a local client dials for a listener: the
 // loopback address when it listens on all interfaces (127.0.0.1, or ::1
@@ -344,7 +371,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		code = http.StatusOK
 	}
 	s.count(code)
-	s.log.Debug().Str("method", r.Method).Str("path", r.URL.Path).Int("status", code).Dur("took", time.Since(start)).Msg("api request")
+	s.log.Debug().Str("method", r.Method).Str("path", r.URL.Path).Int("status", code).Float64("took_ms", float64(time.Since(start).Microseconds())/1000).Msg("api request")
 }
 
 func (s *Server) count(code int) {
@@ -410,6 +437,12 @@ func writeBackendError(w http.ResponseWriter, err error, field string) {
 		writeError(w, http.StatusUnprocessableEntity, "insufficient_funds", "amount", err.Error())
 	case errors.Is(err, chain.ErrBadAddress):
 		writeError(w, http.StatusBadRequest, "bad_request", field, err.Error())
+	case errors.Is(err, wallet.ErrBadPayment):
+		f := "amount"
+		if strings.Contains(err.Error(), "fee rate") {
+			f = "fee_rate"
+		}
+		writeError(w, http.StatusBadRequest, "bad_request", f, err.Error())
 	case errors.Is(err, node.ErrBadRequest):
 		writeError(w, http.StatusBadRequest, "bad_request", field, err.Error())
 	case errors.Is(err, chain.ErrNotFound):
@@ -427,18 +460,26 @@ func writeBackendError(w http.ResponseWriter, err error, field string) {
 	}
 }
 
-// decodeBody decodes a JSON request body into v, rejecting unknown fields,
-// wrong types and trailing data with a message naming the field.
+// decodeBody decodes a JSON request body, which must be one JSON object,
+// into v (a pointer to a struct), rejecting unknown fields (keys match the
+// field names exactly, case included), wrong types and trailing data with
+// a message naming the field.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		writeError(w, http.StatusUnsupportedMediaType, "bad_request", "", "body must be application/json, not "+ct)
 		return false
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("trailing data after the JSON object")
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err == nil {
+		err = checkObject(raw, v)
+	}
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(v)
+		if err == nil && dec.More() {
+			err = errors.New("trailing data after the JSON object")
+		}
 	}
 	if err == nil {
 		return true
@@ -448,11 +489,96 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	return false
 }
 
+// fieldError is a key of the body that is not a field of the request.
+type fieldError struct{ field, msg string }
+
+func (e *fieldError) Error() string { return e.msg }
+
+// checkObject checks that raw holds a JSON object whose keys are exactly
+// (case included: encoding/json alone would take "TO" for "to") the JSON
+// names of v's struct fields. Other problems are left to the decoder.
+func checkObject(raw []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil // empty or malformed: the decoder names it
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return &fieldError{msg: "body must be a JSON object, not " + jsonKind(tok)}
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return nil
+	}
+	names := jsonNames(reflect.TypeOf(v))
+	for k := range m {
+		if names[k] {
+			continue
+		}
+		for n := range names {
+			if strings.EqualFold(n, k) {
+				return &fieldError{field: k, msg: fmt.Sprintf("unknown field %q (did you mean %q? names are case-sensitive)", k, n)}
+			}
+		}
+		return &fieldError{field: k, msg: fmt.Sprintf("unknown field %q", k)}
+	}
+	return nil
+}
+
+func jsonKind(tok json.Token) string {
+	switch t := tok.(type) {
+	case json.Delim:
+		if t == '[' {
+			return "an array"
+		}
+	case string:
+		return "a string"
+	case float64, json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case nil:
+		return "null"
+	}
+	return fmt.Sprint(tok)
+}
+
+// jsonNames are the JSON keys of a struct type (or pointer to one).
+func jsonNames(t reflect.Type) map[string]bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	out := map[string]bool{}
+	if t.Kind() != reflect.Struct {
+		return out
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch name {
+		case "-":
+			continue
+		case "":
+			name = f.Name
+		}
+		out[name] = true
+	}
+	return out
+}
+
 func describeJSONError(err error) (field, msg string) {
 	var te *json.UnmarshalTypeError
 	var se *json.SyntaxError
 	var mb *http.MaxBytesError
+	var fe *fieldError
 	switch {
+	case errors.As(err, &fe):
+		return fe.field, fe.msg
+	case errors.As(err, &te) && te.Field == "":
+		return "", "body must be a JSON object, not " + te.Value
 	case errors.As(err, &te):
 		return te.Field, fmt.Sprintf("field %q must be %s, not %s", te.Field, jsonTypeName(te.Type.Kind().String()), te.Value)
 	case errors.As(err, &se):
@@ -663,15 +789,15 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_request", "top_k", fmt.Sprintf("body: field \"top_k\" is %d, want 0..256", req.TopK))
 		return
 	}
-	if math.IsNaN(float64(req.Temperature)) || req.Temperature > 100 {
-		writeError(w, http.StatusBadRequest, "bad_request", "temperature", "body: field \"temperature\" out of range (≤ 100)")
+	if t := float64(req.Temperature); math.IsNaN(t) || t < 0 || t > 100 {
+		writeError(w, http.StatusBadRequest, "bad_request", "temperature", fmt.Sprintf("body: field \"temperature\" is %g, want 0..100 (0: greedy)", req.Temperature))
 		return
 	}
 	bc := s.b.Chain()
 	height := bc.Tip().Height
 	if req.Height != nil {
 		if *req.Height > height {
-			writeError(w, http.StatusBadRequest, "bad_request", "height", fmt.Sprintf("body: field \"height\" %d is above the tip %d", *req.Height, height))
+			writeError(w, http.StatusNotFound, "not_found", "height", fmt.Sprintf("body: field \"height\": height %d is above the tip %d", *req.Height, height))
 			return
 		}
 		height = *req.Height

@@ -60,6 +60,14 @@ func (f *fakeNode) Balance() (uint64, uint64, error) {
 	return f.balance, 0, nil
 }
 func (f *fakeNode) Send(to string, amount, feeRate uint64) (chain.Hash, error) {
+	if amount > chain.MaxMoney { // the wallet's own refusal
+		w, err := wallet.FromSeed("", f.p, [32]byte{1})
+		if err != nil {
+			return chain.Hash{}, err
+		}
+		_, err = w.Pay(f.bc, nil, chain.Address{7}, amount, feeRate)
+		return chain.Hash{}, err
+	}
 	if amount+1000 > f.balance {
 		return chain.Hash{}, &wallet.InsufficientFundsError{Have: f.balance, Need: amount + 1000}
 	}
@@ -229,11 +237,18 @@ func TestBadRequests(t *testing.T) {
 		{"send: other network's address", "POST", "/api/v1/wallet/send", `{"to":"` + chain.EncodeAddress("gctest", chain.Address{1}) + `","amount":1}`, json, 400, "to", `field "to"`},
 		{"send: trailing data", "POST", "/api/v1/wallet/send", `{"to":"` + f.payee + `","amount":1} {}`, json, 400, "", "trailing data"},
 		{"send: text/plain", "POST", "/api/v1/wallet/send", `{"to":"` + f.payee + `","amount":1}`, text, 415, "", "application/json"},
-		{"send: overdraft", "POST", "/api/v1/wallet/send", `{"to":"` + f.payee + `","amount":600000000}`, json, 422, "amount", "insufficient funds"},
+		{"send: overdraft", "POST", "/api/v1/wallet/send", `{"to":"` + f.payee + `","amount":600000000}`, json, 422, "amount", "insufficient funds: have 5 GC spendable, need 6.00001 GC"},
+		{"send: amount above all money", "POST", "/api/v1/wallet/send", `{"to":"` + f.payee + `","amount":99999999999999999}`, json, 400, "amount", "above the limit of 21000000 GC"},
+		{"send: array body", "POST", "/api/v1/wallet/send", `[]`, json, 400, "", "body must be a JSON object, not an array"},
+		{"send: string body", "POST", "/api/v1/wallet/send", `"x"`, json, 400, "", "body must be a JSON object, not a string"},
+		{"send: key case", "POST", "/api/v1/wallet/send", `{"TO":"` + f.payee + `","amount":1}`, json, 400, "TO", `unknown field "TO" (did you mean "to"?`},
+		{"send: key case of amount", "POST", "/api/v1/wallet/send", `{"to":"` + f.payee + `","Amount":1}`, json, 400, "Amount", `unknown field "Amount"`},
 		{"send: GET", "GET", "/api/v1/wallet/send", "", json, 405, "", ""},
 		{"generate: zero length", "POST", "/api/v1/generate", `{"prompt":"a"}`, json, 400, "length", `"length"`},
 		{"generate: top_k", "POST", "/api/v1/generate", `{"length":5,"top_k":1000}`, json, 400, "top_k", `"top_k"`},
-		{"generate: height above tip", "POST", "/api/v1/generate", `{"length":5,"height":99}`, json, 400, "height", "above the tip"},
+		{"generate: height above tip", "POST", "/api/v1/generate", `{"length":5,"height":99}`, json, 404, "height", "above the tip"},
+		{"generate: negative temperature", "POST", "/api/v1/generate", `{"length":5,"temperature":-1}`, json, 400, "temperature", "want 0..100"},
+		{"generate: array body", "POST", "/api/v1/generate", `[1]`, json, 400, "", "body must be a JSON object"},
 		{"blocks: limit", "GET", "/api/v1/blocks?limit=0", "", json, 400, "limit", "1..1000"},
 		{"block: bad id", "GET", "/api/v1/blocks/xyz", "", json, 400, "id", "neither a height nor a block hash"},
 		{"block: unknown height", "GET", "/api/v1/blocks/77", "", json, 404, "id", "no main-chain block at height 77"},
@@ -287,7 +302,7 @@ func TestEndpoints(t *testing.T) {
 		t.Errorf("Send: %v, %v", id, err)
 	}
 	_, err = c.Send(ctx, SendRequest{To: f.payee, Amount: 10 * chain.AtomsPerCoin})
-	if !errors.Is(err, chain.ErrInsufficientFunds) || !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "have 500000000") {
+	if !errors.Is(err, chain.ErrInsufficientFunds) || !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "have 5 GC spendable") {
 		t.Errorf("overdraft: %v, want ErrInsufficientFunds naming what was spendable", err)
 	}
 	w, info, err := c.Weights(ctx, nil)
@@ -488,5 +503,48 @@ func TestRemoteURL(t *testing.T) {
 	c := &Client{BaseURL: s.URL(), Token: testToken}
 	if _, err := c.Status(context.Background()); err != nil {
 		t.Errorf("Status through %s: %v", s.URL(), err)
+	}
+}
+
+// TestListenFirst: Listen binds before the node exists (a port in use is
+// an ErrConfig naming the address), New serves on that listener, and
+// ListenAddr is the real bind address.
+func TestListenFirst(t *testing.T) {
+	ln, err := Listen("127.0.0.1:0", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if _, err := Listen(addr, false); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), "address already in use") {
+		t.Errorf("second Listen on %s: %v", addr, err)
+	}
+	if _, err := Listen("0.0.0.0:0", false); !errors.Is(err, ErrRemoteAddr) {
+		t.Errorf("Listen on all interfaces without AllowRemote: %v", err)
+	}
+	s, err := New(Config{Backend: newFakeNode(t), Addr: "127.0.0.1:0", Listener: ln, Token: testToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	defer s.Close(context.Background())
+	if s.ListenAddr() != addr || s.URL() != "http://"+addr {
+		t.Errorf("ListenAddr %s, URL %s; want %s", s.ListenAddr(), s.URL(), addr)
+	}
+	c := &Client{BaseURL: s.URL(), Token: testToken}
+	if _, err := c.Status(context.Background()); err != nil {
+		t.Errorf("status through the pre-bound listener: %v", err)
+	}
+}
+
+// TestNotRunningMessages: the client's "no node" errors say it once.
+func TestNotRunningMessages(t *testing.T) {
+	dir := t.TempDir()
+	_, err := ClientForDataDir(dir, "")
+	down := &Client{BaseURL: "http://127.0.0.1:1", Token: testToken}
+	_, err2 := down.Status(context.Background())
+	for _, e := range []error{err, err2} {
+		if !errors.Is(e, ErrNotRunning) || strings.Count(e.Error(), "no node is running") != 1 {
+			t.Errorf("%v: want ErrNotRunning saying it once", e)
+		}
 	}
 }

@@ -60,9 +60,10 @@ function renderStatus(st) {
   set("height", st.height.toLocaleString("en-US"));
   set("tip", short(st.tip));
   set("peers", st.peers);
-  set("syncing", (st.syncing ? "syncing…" : (st.sync_enabled ? "in sync" : "offline")) + " · " + st.mempool_txs + " mempool txs");
+  const sync = st.syncing ? "syncing…" : !st.sync_enabled ? "offline" : st.peers === 0 ? "no peers" : "in sync";
+  set("syncing", sync + " · " + st.mempool_txs + " mempool txs");
   set("hashrate", rate(st.hashrate || 0));
-  set("device", st.device || "");
+  set("device", "effective; " + rate(st.mining_hashrate || 0) + " while mining · " + (st.device || ""));
   set("loss", st.loss === null || st.loss === undefined ? "–" : st.loss.toFixed(4));
   set("loss-at", st.loss === null || st.loss === undefined ? "not measured yet" : "nats/byte at height " + st.loss_height);
   set("balance", coins(st.balance) + " GC");

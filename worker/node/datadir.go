@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gradientcoin/gradientcoin/chain"
@@ -57,11 +59,13 @@ type meta struct {
 // Init creates a node's data directory for network p: the directory (0700,
 // created with its parents if missing), the bbolt store holding the genesis
 // block, the checkpoints folder, a wallet with a fresh random seed (0600,
-// written atomically) and the p2p identity key. The metadata file that marks
-// the directory as initialised is written last, so an interrupted Init
-// leaves a directory that Open calls uninitialised. Init refuses
-// (ErrAlreadyInitialized) a directory that holds any of these files, and
-// removes what it created if it fails.
+// written atomically) and the p2p identity key. A missing directory is
+// built under a temporary name next to it and renamed into place, so an
+// interrupted Init leaves nothing at dataDir; in an existing directory the
+// metadata file that marks it as initialised is written last. Init refuses
+// a directory that holds a node (ErrAlreadyInitialized) or part of one
+// (ErrIncomplete, which says how to recover), and removes what it created
+// if it fails.
 func Init(dataDir string, p *chain.Params) error {
 	if dataDir == "" {
 		return errorf(ErrConfig, "empty data directory path")
@@ -73,26 +77,61 @@ func Init(dataDir string, p *chain.Params) error {
 		return fmt.Errorf("%w: network %s: %w", ErrConfig, p.Name, err)
 	}
 	l := LayoutOf(dataDir)
-	if st, err := os.Stat(dataDir); err == nil && !st.IsDir() {
+	st, err := os.Stat(dataDir)
+	switch {
+	case err == nil && !st.IsDir():
 		return errorf(ErrConfig, "data directory %s is a file", dataDir)
+	case errors.Is(err, fs.ErrNotExist):
+		return initFresh(dataDir, p)
+	case err != nil:
+		return fmt.Errorf("node: init %s: %w", dataDir, err)
 	}
-	for _, f := range []string{l.Meta, l.Chain, l.Wallet, l.Checkpoints, l.Identity} {
-		if _, err := os.Lstat(f); err == nil {
-			if m, err := readMeta(l); err == nil {
-				return errorf(ErrAlreadyInitialized, "%s already holds a %s node (genesis %s); refusing to overwrite it", dataDir, m.Network, m.Genesis)
-			}
-			return errorf(ErrAlreadyInitialized, "%s already holds %s; refusing to overwrite it", dataDir, filepath.Base(f))
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("node: init %s: %w", dataDir, err)
+	present, err := nodeFiles(l)
+	if err != nil {
+		return fmt.Errorf("node: init %s: %w", dataDir, err)
+	}
+	if len(present) > 0 {
+		if m, err := readMeta(l); err == nil && complete(present) {
+			return errorf(ErrAlreadyInitialized, "%s already holds a %s node (genesis %s); refusing to overwrite it", dataDir, m.Network, m.Genesis)
 		}
+		return incomplete(l, present, ErrAlreadyInitialized)
 	}
-	createdDir := false
-	if _, err := os.Stat(dataDir); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(dataDir, 0o700); err != nil {
-			return fmt.Errorf("node: create data directory: %w", err)
-		}
-		createdDir = true
+	return populate(l, p, true)
+}
+
+// initFresh builds the data directory under a temporary name in its
+// parent and renames it into place.
+func initFresh(dataDir string, p *chain.Params) error {
+	parent := filepath.Dir(dataDir)
+	if err := os.MkdirAll(parent, 0o700); err != nil {
+		return fmt.Errorf("node: create data directory: %w", err)
 	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dataDir)+".init-*")
+	if err != nil {
+		return fmt.Errorf("node: create data directory: %w", err)
+	}
+	if err := os.Chmod(tmp, 0o700); err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("node: create data directory: %w", err)
+	}
+	if err := populate(LayoutOf(tmp), p, false); err != nil {
+		os.RemoveAll(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, dataDir); err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("node: create data directory %s: %w", dataDir, err)
+	}
+	if d, err := os.Open(parent); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// populate creates a node's files in directory l.Dir (which exists),
+// node.json last; on failure it removes what it created (with cleanup).
+func populate(l Layout, p *chain.Params, cleanup bool) error {
 	lk, err := acquireLock(l.Lock)
 	if err != nil {
 		return err
@@ -100,15 +139,12 @@ func Init(dataDir string, p *chain.Params) error {
 	ok := false
 	defer func() {
 		lk.release()
-		if !ok {
+		if !ok && cleanup {
 			for _, f := range []string{l.Meta, l.Chain, l.Wallet, l.Identity} {
 				os.Remove(f)
 			}
 			os.RemoveAll(l.Checkpoints)
 			os.Remove(l.Lock)
-			if createdDir {
-				os.Remove(dataDir)
-			}
 		}
 	}()
 	if err := os.Mkdir(l.Checkpoints, 0o700); err != nil {
@@ -116,7 +152,7 @@ func Init(dataDir string, p *chain.Params) error {
 	}
 	st, err := store.Open(l.Chain, &store.Options{Timeout: time.Second})
 	if err != nil {
-		return fmt.Errorf("node: init: open store: %w", err)
+		return fmt.Errorf("node: init: %w", err)
 	}
 	bc, err := chain.New(chain.Config{Params: p, Store: st, CheckpointDir: l.Checkpoints})
 	if err == nil {
@@ -131,7 +167,7 @@ func Init(dataDir string, p *chain.Params) error {
 	if _, err := wallet.Create(l.Wallet, p); err != nil {
 		return fmt.Errorf("node: init: %w", err)
 	}
-	if _, err := p2p.LoadOrCreateIdentity(dataDir); err != nil {
+	if _, err := p2p.LoadOrCreateIdentity(l.Dir); err != nil {
 		return fmt.Errorf("node: init: %w", err)
 	}
 	m := meta{Version: metaVersion, Network: p.Name, Genesis: p.GenesisHash, Created: time.Now().UTC().Truncate(time.Second)}
@@ -144,6 +180,42 @@ func Init(dataDir string, p *chain.Params) error {
 	}
 	ok = true
 	return nil
+}
+
+// nodeFiles lists which of a node's files and folders l.Dir holds.
+func nodeFiles(l Layout) ([]string, error) {
+	var present []string
+	for _, f := range []string{l.Meta, l.Chain, l.Wallet, l.Checkpoints, l.Identity} {
+		_, err := os.Lstat(f)
+		switch {
+		case err == nil:
+			present = append(present, filepath.Base(f))
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, err
+		}
+	}
+	return present, nil
+}
+
+// complete reports whether present has what Open needs.
+func complete(present []string) bool {
+	return slices.Contains(present, MetaFile) && slices.Contains(present, ChainFile) && slices.Contains(present, WalletFile)
+}
+
+// incomplete is the ErrIncomplete for a directory holding only present.
+func incomplete(l Layout, present []string, also error) error {
+	var missing []string
+	for _, f := range []string{MetaFile, ChainFile, WalletFile} {
+		if !slices.Contains(present, f) {
+			missing = append(missing, f)
+		}
+	}
+	msg := fmt.Sprintf("incomplete data directory %s (%s, no %s: an interrupted init?): remove it and run init again",
+		l.Dir, strings.Join(present, ", "), strings.Join(missing, " or "))
+	if slices.Contains(present, WalletFile) {
+		msg += fmt.Sprintf("; keep a copy of its %s if it may hold coins (it is the wallet's seed)", WalletFile)
+	}
+	return &incompleteError{msg: msg, also: also}
 }
 
 // readMeta reads and decodes the metadata file.
@@ -177,6 +249,9 @@ func checkDataDir(dir string, p *chain.Params) (Layout, error) {
 	}
 	m, err := readMeta(l)
 	if errors.Is(err, fs.ErrNotExist) {
+		if present, _ := nodeFiles(l); len(present) > 0 {
+			return l, incomplete(l, present, ErrNotInitialized)
+		}
 		return l, errorf(ErrNotInitialized, "%s has no %s (run init first)", dir, MetaFile)
 	}
 	if err != nil {
@@ -185,10 +260,8 @@ func checkDataDir(dir string, p *chain.Params) (Layout, error) {
 	if m.Network != p.Name || m.Genesis != p.GenesisHash {
 		return l, errorf(ErrWrongNetwork, "%s holds network %s (genesis %s), not %s (genesis %s)", dir, m.Network, m.Genesis, p.Name, p.GenesisHash)
 	}
-	for _, f := range []string{l.Chain, l.Wallet} {
-		if _, err := os.Stat(f); err != nil {
-			return l, errorf(ErrNotInitialized, "%s: %s is missing", dir, filepath.Base(f))
-		}
+	if present, err := nodeFiles(l); err == nil && !complete(present) {
+		return l, incomplete(l, present, ErrNotInitialized)
 	}
 	return l, nil
 }
@@ -202,6 +275,9 @@ func DataDirNetwork(dir string) (string, chain.Hash, error) {
 	}
 	m, err := readMeta(l)
 	if errors.Is(err, fs.ErrNotExist) {
+		if present, _ := nodeFiles(l); len(present) > 0 {
+			return "", chain.Hash{}, incomplete(l, present, ErrNotInitialized)
+		}
 		return "", chain.Hash{}, errorf(ErrNotInitialized, "%s has no %s (run init first)", dir, MetaFile)
 	}
 	if err != nil {

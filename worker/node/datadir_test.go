@@ -189,3 +189,69 @@ func TestOpenBadDataPath(t *testing.T) {
 		}
 	}
 }
+
+// TestIncompleteDataDir: a directory with part of a node (an interrupted
+// init) gets the same one-line verdict from Open, DataDirNetwork and
+// Init, saying how to recover, and nothing changes; a fresh Init leaves
+// no temporary directory behind.
+func TestIncompleteDataDir(t *testing.T) {
+	p := testParams(t)
+	full := initDir(t, p)
+	for _, c := range []struct {
+		name  string
+		keep  []string // files of a complete directory to keep
+		extra string   // expected in the message
+	}{
+		{"only node.json", []string{MetaFile}, "no chain.db or wallet.json"},
+		{"no wallet", []string{MetaFile, ChainFile, CheckpointsDir}, "keep"},
+		{"no node.json", []string{ChainFile, WalletFile, IdentityFile}, "keep a copy of its wallet.json"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "d")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range c.keep {
+				if err := os.Rename(filepath.Join(full, f), filepath.Join(dir, f)); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { os.Rename(filepath.Join(dir, f), filepath.Join(full, f)) })
+			}
+			before := snapshot(t, dir)
+			cfg := testConfig(p, dir, "x")
+			cfg.Sync = false
+			_, oerr := Open(cfg)
+			_, _, derr := DataDirNetwork(dir)
+			ierr := Init(dir, p)
+			for what, err := range map[string]error{"Open": oerr, "Init": ierr} {
+				msg := ""
+				if err != nil {
+					msg = err.Error()
+				}
+				if !errors.Is(err, ErrIncomplete) || !strings.Contains(msg, "incomplete data directory "+dir) ||
+					!strings.Contains(msg, "remove it and run init again") || strings.Contains(msg, "\n") {
+					t.Errorf("%s: %v", what, err)
+				}
+				if c.extra != "keep" && !strings.Contains(msg, c.extra) {
+					t.Errorf("%s: %q does not say %q", what, msg, c.extra)
+				}
+			}
+			if !errors.Is(oerr, ErrNotInitialized) || !errors.Is(ierr, ErrAlreadyInitialized) {
+				t.Errorf("Open %v / Init %v: want ErrNotInitialized / ErrAlreadyInitialized too", oerr, ierr)
+			}
+			if c.keep[0] != MetaFile && !errors.Is(derr, ErrIncomplete) {
+				t.Errorf("DataDirNetwork: %v", derr)
+			}
+			if after := snapshot(t, dir); after != before {
+				t.Errorf("the data directory changed:\n%s\n%s", before, after)
+			}
+		})
+	}
+	parent := t.TempDir()
+	if err := Init(filepath.Join(parent, "new"), p); err != nil {
+		t.Fatal(err)
+	}
+	if es, _ := os.ReadDir(parent); len(es) != 1 || es[0].Name() != "new" {
+		t.Errorf("Init left %v in the parent directory", es)
+	}
+}

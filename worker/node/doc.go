@@ -15,8 +15,13 @@
 //	LOCK               flock-ed by the process that has the node open;
 //	                   holds "pid N host H since T"
 //
-// Init refuses a directory that already holds a node (ErrAlreadyInitialized)
-// and removes what it created when it fails. Open(cfg) refuses, with a
+// Init builds a missing directory under a temporary name next to it and
+// renames it into place (an interrupted Init leaves nothing behind);
+// it refuses a directory that already holds a node (ErrAlreadyInitialized)
+// and removes what it created when it fails. A directory holding part of
+// a node (an init cut short by an older version, files removed by hand) is
+// ErrIncomplete for Init and Open alike, with one message: "incomplete
+// data directory D (...): remove it and run init again". Open(cfg) refuses, with a
 // one-line error and without writing anything, a missing directory
 // (ErrNoDataDir), an uninitialised one (ErrNotInitialized), one of another
 // network (ErrWrongNetwork, naming both) and one in use (ErrLocked, naming
@@ -118,7 +123,7 @@
 //
 // # Errors
 //
-// ErrNoDataDir, ErrNotInitialized, ErrAlreadyInitialized, ErrWrongNetwork,
+// ErrNoDataDir, ErrNotInitialized, ErrAlreadyInitialized, ErrIncomplete, ErrWrongNetwork,
 // ErrLocked, ErrCorruptDataDir, ErrConfig, ErrClosed, ErrBadRequest
 // (errors.Is); errors of chain, wallet, mempool, p2p, data and gpu pass
 // through wrapped with context (e.g. Send's chain.ErrInsufficientFunds,

@@ -17,6 +17,11 @@ var (
 	// ErrAlreadyInitialized: Init over a data directory that already
 	// holds a node.
 	ErrAlreadyInitialized = errors.New("node: data directory is already initialised")
+	// ErrIncomplete: the data directory holds part of a node (an init cut
+	// short, by a crash or an older version): remove it and run init
+	// again. It also matches ErrNotInitialized (Open) or
+	// ErrAlreadyInitialized (Init).
+	ErrIncomplete = errors.New("node: incomplete data directory")
 	// ErrWrongNetwork: the data directory belongs to another network (or
 	// another genesis of the same name).
 	ErrWrongNetwork = errors.New("node: data directory belongs to another network")
@@ -37,3 +42,12 @@ var (
 func errorf(kind error, format string, a ...any) error {
 	return fmt.Errorf("%w: %s", kind, fmt.Sprintf(format, a...))
 }
+
+// incompleteError is an ErrIncomplete that also matches also.
+type incompleteError struct {
+	msg  string
+	also error
+}
+
+func (e *incompleteError) Error() string   { return e.msg }
+func (e *incompleteError) Unwrap() []error { return []error{ErrIncomplete, e.also} }

@@ -66,15 +66,34 @@ type NodeSummary struct {
 
 // Summary is the result of a run. LossFirst is the validation loss of the
 // genesis model, LossLast of the final tip's model, on the same fixed
-// validation batches of the built-in corpus.
+// validation batches of the built-in corpus (nil when the run ended
+// before it was measured: interrupted, or a node failed). DataDir is the
+// parent of the nodes' data directories when they are kept (Options.Keep
+// or Options.DataDir). Error says why a run failed (the CLI fills it).
 type Summary struct {
 	Network        string        `json:"network"`
 	Blocks         uint64        `json:"blocks"`
 	ElapsedSeconds float64       `json:"elapsed_seconds"`
 	LossFirst      float64       `json:"loss_first"`
-	LossLast       float64       `json:"loss_last"`
+	LossLast       *float64      `json:"loss_last"`
 	Nodes          []NodeSummary `json:"nodes"`
+	DataDir        string        `json:"datadir,omitempty"`
+	Error          string        `json:"error,omitempty"`
 }
+
+// nodeError is a node's failure: "devnet: node 2: <the node's error>".
+type nodeError struct {
+	i   int
+	err error
+}
+
+func (e *nodeError) Error() string {
+	return fmt.Sprintf("devnet: node %d: %s", e.i, strings.TrimPrefix(e.err.Error(), "node: "))
+}
+
+func (e *nodeError) Unwrap() []error { return []error{ErrNodeFailed, e.err} }
+
+func nodeErr(i int, err error) error { return &nodeError{i: i, err: err} }
 
 // Agree reports whether every node ends on the same tip and state root.
 func (s Summary) Agree() bool {
@@ -133,6 +152,9 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 			defer os.RemoveAll(root)
 		}
 	}
+	if opts.DataDir != "" || opts.Keep {
+		sum.DataDir = root
+	}
 
 	// The nodes share this process's CPUs: their training rounds take turns
 	// (all but one CPU), leaving a CPU for block propagation and
@@ -151,11 +173,11 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 		if _, _, err := node.DataDirNetwork(dir); err != nil {
 			if !errors.Is(err, node.ErrNoDataDir) && !errors.Is(err, node.ErrNotInitialized) {
 				closeAll()
-				return sum, fmt.Errorf("%w: node %d: %w", ErrNodeFailed, i, err)
+				return sum, nodeErr(i, err)
 			}
 			if err := node.Init(dir, p); err != nil {
 				closeAll()
-				return sum, fmt.Errorf("%w: node %d: %w", ErrNodeFailed, i, err)
+				return sum, nodeErr(i, err)
 			}
 		}
 		cfg := node.DefaultConfig(p, dir)
@@ -171,7 +193,7 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 		n, err := node.Open(cfg)
 		if err != nil {
 			closeAll()
-			return sum, fmt.Errorf("%w: node %d: %w", ErrNodeFailed, i, err)
+			return sum, nodeErr(i, err)
 		}
 		nodes = append(nodes, n)
 	}
@@ -181,14 +203,14 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 			addrs := m.Addrs()
 			if len(addrs) == 0 {
 				closeAll()
-				return sum, fmt.Errorf("%w: node %d has no listen address", ErrNodeFailed, indexOf(nodes, m))
+				return sum, nodeErr(indexOf(nodes, m), errors.New("no listen address"))
 			}
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			err := n.Connect(cctx, addrs[0])
 			cancel()
 			if err != nil {
 				closeAll()
-				return sum, fmt.Errorf("%w: connecting node %d to node %d: %w", ErrNodeFailed, i, indexOf(nodes, m), err)
+				return sum, nodeErr(i, fmt.Errorf("connecting to node %d: %w", indexOf(nodes, m), err))
 			}
 		}
 	}
@@ -218,7 +240,7 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 		var errs []error
 		for i, e := range runErrs {
 			if e != nil {
-				errs = append(errs, fmt.Errorf("%w: node %d: %w", ErrNodeFailed, i, e))
+				errs = append(errs, nodeErr(i, e))
 			}
 		}
 		return errors.Join(errs...)
@@ -279,7 +301,10 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 	sum.Nodes = summarize(nodes)
 	tipW, err := nodes[0].Chain().WeightsAt(sum.Nodes[0].Tip)
 	if err == nil {
-		sum.LossLast, err = nodes[0].EvalLoss(tipW)
+		var l float64
+		if l, err = nodes[0].EvalLoss(tipW); err == nil {
+			sum.LossLast = &l
+		}
 	}
 	serr := stopAll()
 	sum.ElapsedSeconds = time.Since(start).Seconds()

@@ -16,7 +16,7 @@ func TestManualDevnet(t *testing.T) {
 	s, err := Run(context.Background(), Options{Nodes: 3, Blocks: 30, Progress: os.Stderr})
 	b, _ := json.Marshal(s)
 	t.Logf("%s agree=%v err=%v", b, s.Agree(), err)
-	if err != nil || !s.Agree() || !(s.LossLast < s.LossFirst) {
+	if err != nil || !s.Agree() || s.LossLast == nil || !(*s.LossLast < s.LossFirst) {
 		t.Fail()
 	}
 }

@@ -31,7 +31,10 @@ func TestDevnetSmall(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	t.Logf("%.1fs, loss %.4f -> %.4f", s.ElapsedSeconds, s.LossFirst, s.LossLast)
+	if s.LossLast == nil {
+		t.Fatalf("no final loss: %+v", s)
+	}
+	t.Logf("%.1fs, loss %.4f -> %.4f", s.ElapsedSeconds, s.LossFirst, *s.LossLast)
 	if !s.Agree() {
 		t.Errorf("nodes disagree: %+v", s.Nodes)
 	}
@@ -51,8 +54,11 @@ func TestDevnetSmall(t *testing.T) {
 	if want := p.SupplyAt(s.Nodes[0].Height); total != want {
 		t.Errorf("balances sum to %d, the chain issued %d", total, want)
 	}
-	if math.IsNaN(s.LossFirst) || math.IsNaN(s.LossLast) || !(s.LossLast < s.LossFirst) {
-		t.Errorf("loss %v -> %v: not falling", s.LossFirst, s.LossLast)
+	if math.IsNaN(s.LossFirst) || math.IsNaN(*s.LossLast) || !(*s.LossLast < s.LossFirst) {
+		t.Errorf("loss %v -> %v: not falling", s.LossFirst, *s.LossLast)
+	}
+	if s.DataDir != dir {
+		t.Errorf("summary datadir %q, want %q", s.DataDir, dir)
 	}
 	// The last progress line shows every node at the target (or above it,
 	// after a tie at the last height).
@@ -91,6 +97,36 @@ func TestSummaryJSON(t *testing.T) {
 	}
 	if len(n) != 5 || len(m) != 6 {
 		t.Errorf("extra fields: %s", b)
+	}
+	if v, ok := m["loss_last"]; !ok || v != nil {
+		t.Errorf("loss_last of a run that did not measure it: %v, want null", v)
+	}
+	l := 1.5
+	s.LossLast, s.DataDir, s.Error = &l, "/tmp/x", "boom"
+	b, _ = json.Marshal(s)
+	m = nil
+	json.Unmarshal(b, &m)
+	if m["loss_last"] != 1.5 || m["datadir"] != "/tmp/x" || m["error"] != "boom" {
+		t.Errorf("summary JSON with loss, datadir and error: %s", b)
+	}
+}
+
+// TestRunFailures: an interrupted run reports no final loss (null, not
+// 0); a node that fails names itself once.
+func TestRunFailures(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s, err := Run(ctx, Options{Nodes: 1, Blocks: 3, DataDir: t.TempDir()})
+	if !errors.Is(err, context.Canceled) || s.LossLast != nil {
+		t.Errorf("interrupted run: loss_last %v, err %v", s.LossLast, err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/node0", []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Run(context.Background(), Options{Nodes: 1, Blocks: 3, DataDir: dir})
+	if !errors.Is(err, ErrNodeFailed) || !strings.HasPrefix(err.Error(), "devnet: node 0: ") || strings.Count(err.Error(), "devnet") != 1 || strings.Contains(err.Error(), "node 0: node:") {
+		t.Errorf("node failure: %v", err)
 	}
 }
 

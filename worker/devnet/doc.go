@@ -10,7 +10,9 @@
 // "loss_last", "nodes": [{"id", "height", "tip", "state_root",
 // "balance"}]}: loss_first is the validation loss of the genesis model,
 // loss_last that of the final tip's model, on the same fixed validation
-// batches. Summary.Agree reports whether every node ended on the same tip
+// batches (null when the run ended before it was measured). "datadir"
+// (the parent of the nodes' data directories) is there when they are
+// kept, "error" when the run failed. Summary.Agree reports whether every node ended on the same tip
 // and state root (the CLI exits non-zero otherwise). If blocks tie at the
 // last height, the nodes mine one more block at a time until they agree,
 // so heights may end above Blocks.
@@ -19,6 +21,7 @@
 // line per new height. The package logs only to Options.Log.
 //
 // Errors: ErrOptions (nodes or blocks out of range), ErrNodeFailed (a node
-// failed to initialise, open, connect or stop; wraps the node's error),
-// and ctx's error when the caller cancels the run.
+// failed to initialise, open, connect or stop; "devnet: node N: <the
+// node's error>", which it wraps), and ctx's error when the caller
+// cancels the run.
 package devnet

@@ -82,6 +82,25 @@ func (bc *BlockChain) lowWorkBlock(hash Hash, h *Header, parent *blockNode) bool
 	return work.Cmp(bc.lowWorkThreshold()) < 0
 }
 
+// CheckLowWork returns ErrLowWork if ProcessBlock would refuse a block
+// with header h as far below the tip and not asked for (see
+// lowWorkThreshold); nil otherwise, also when h's parent has no body yet
+// (the block would wait as an orphan). It checks nothing else: call it
+// after the header's proof of work was checked, so that its bits measure
+// its work.
+func (bc *BlockChain) CheckLowWork(h *Header) error {
+	bc.mu.RLock()
+	defer bc.mu.RUnlock()
+	parent := bc.index.lookup(h.PrevBlock)
+	if parent == nil || !parent.status.HaveData() {
+		return nil
+	}
+	if bc.lowWorkBlock(h.BlockHash(), h, parent) {
+		return ruleError(ErrLowWork, "block %s at height %d: its branch has less work than the tip's less %d blocks, and its header was not asked for", h.BlockHash(), h.Height, bc.p.LowWorkMargin)
+	}
+	return nil
+}
+
 // ProcessHeaders adds headers (in chain order) to the block index without
 // their bodies. Each must extend the header before it, the first one a
 // block or header already in the index; headers already in the index are

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/big"
 	"time"
 
 	"github.com/gradientcoin/gradientcoin/chain"
@@ -91,6 +92,13 @@ func (a *ChainAdapter) ProcessHeaders(hdrs []chain.Header) error {
 	_, err := a.BC.ProcessHeaders(hdrs, a.now())
 	return err
 }
+
+// HeaderWork implements HeaderProcessor with chain.BlockChain.HeaderWork.
+func (a *ChainAdapter) HeaderWork(h chain.Hash) (*big.Int, bool) { return a.BC.HeaderWork(h) }
+
+// CheckLowWork implements HeaderProcessor with
+// chain.BlockChain.CheckLowWork.
+func (a *ChainAdapter) CheckLowWork(h *chain.Header) error { return a.BC.CheckLowWork(h) }
 
 // ImportSnapshot implements SnapshotSink with
 // chain.BlockChain.ImportSnapshot.

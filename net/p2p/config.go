@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"fmt"
+	"math/big"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -42,9 +43,13 @@ type Config struct {
 	ConnGrace           time.Duration
 
 	// Consensus caps the network enforces before handing data to the
-	// chain (from chain.Params).
+	// chain (from chain.Params): a compact block that references more
+	// than MaxContributions contributions, or more than MaxGradientSize
+	// bytes of them, is refused before anything is fetched.
 	MaxBlockSize        int
 	MaxContributionSize int
+	MaxContributions    int
+	MaxGradientSize     int
 	// StateChunk is the state-root chunk in floats (Training.ChunkSize).
 	StateChunk int
 
@@ -76,15 +81,20 @@ type Config struct {
 	ValidateTimeout time.Duration // one gossip validation (may fetch)
 
 	// Sync: the sync loop wakes every SyncInterval (or when a peer shows
-	// more work); peer statuses are refreshed every StatusInterval.
-	// While the best peer is more than CatchUpBlocks ahead the node is
-	// "syncing" and ignores all gossip. BodyBatch blocks per request,
-	// BodyWindow batches in flight.
-	SyncInterval   time.Duration
-	StatusInterval time.Duration
-	CatchUpBlocks  uint64
-	BodyBatch      int
-	BodyWindow     int
+	// more work); peer statuses are refreshed every StatusInterval. While
+	// it downloads the bodies of a verified header chain with more work
+	// than its tip that ends more than CatchUpBlocks above it, the node
+	// is "syncing": it ignores transactions, contributions and blocks
+	// whose parent it lacks (blocks on a known parent are still
+	// processed). BodyBatch blocks per request, BodyWindow batches in
+	// flight. MinimumChainWork: no bodies are downloaded from a header
+	// chain with less work (chain.Params.MinimumChainWork; nil: none).
+	SyncInterval     time.Duration
+	StatusInterval   time.Duration
+	CatchUpBlocks    uint64
+	BodyBatch        int
+	BodyWindow       int
+	MinimumChainWork *big.Int
 
 	// GossipHeartbeat is gossipsub's heartbeat (mesh maintenance).
 	GossipHeartbeat time.Duration
@@ -111,6 +121,8 @@ func DefaultConfig() Config {
 		ConnGrace:           time.Minute,
 		MaxBlockSize:        32 << 20,
 		MaxContributionSize: 16 << 20,
+		MaxContributions:    chain.MaxBlockContributions,
+		MaxGradientSize:     32 << 20,
 		StateChunk:          1 << 14,
 		SnapMinDepth:        1000,
 		MaxSnapshotSize:     4 << 30,
@@ -144,7 +156,12 @@ func ConfigForParams(p *chain.Params) Config {
 	c.Genesis = p.GenesisHash
 	c.MaxBlockSize = p.MaxBlockSize
 	c.MaxContributionSize = p.Training.MaxContributionBytes
+	c.MaxContributions = p.MaxContributions
+	c.MaxGradientSize = p.MaxGradientSize
 	c.StateChunk = p.Training.ChunkSize
+	if p.MinimumChainWork != nil {
+		c.MinimumChainWork = new(big.Int).Set(p.MinimumChainWork)
+	}
 	c.Bootstrap = append([]string(nil), p.Bootstrap...)
 	// The open networks find peers through the DHT; a devnet is local
 	// (mDNS and explicit peers) unless the caller turns it on.
@@ -194,6 +211,10 @@ func (c *Config) validate() error {
 		return errorf(ErrConfig, "config: MaxBlockSize %d outside [%d, %d]", c.MaxBlockSize, chain.HeaderSize, chain.MaxBlockSizeLimit)
 	case c.MaxContributionSize < 1 || c.MaxContributionSize > chain.MaxContributionBytes:
 		return errorf(ErrConfig, "config: MaxContributionSize %d outside [1, %d]", c.MaxContributionSize, chain.MaxContributionBytes)
+	case c.MaxContributions < 0 || c.MaxContributions > chain.MaxBlockContributions:
+		return errorf(ErrConfig, "config: MaxContributions %d outside [0, %d]", c.MaxContributions, chain.MaxBlockContributions)
+	case c.MaxGradientSize < 0 || c.MaxGradientSize > c.MaxBlockSize:
+		return errorf(ErrConfig, "config: MaxGradientSize %d outside [0, MaxBlockSize %d]", c.MaxGradientSize, c.MaxBlockSize)
 	case c.StateChunk < 1 || 4*c.StateChunk > wire.MaxSnapChunk:
 		return errorf(ErrConfig, "config: StateChunk %d floats outside [1, %d]", c.StateChunk, wire.MaxSnapChunk/4)
 	case c.BanThreshold <= 0:

@@ -11,7 +11,8 @@
 // A Node is built with New(Config, Deps) and stopped with Close. It talks
 // to the rest of the program only through the interfaces in Deps (Chain,
 // Mempool, ContributionPool, SnapshotSource, SnapshotSink, and optionally
-// HeaderProcessor); ChainAdapter adapts *chain.BlockChain to all of them
+// HeaderProcessor, without which sync takes a peer's claimed work on
+// trust); ChainAdapter adapts *chain.BlockChain to all of them
 // but the pools (headers go to ProcessHeaders before bodies are fetched,
 // snapshots to ImportSnapshot). Everything a peer sends is untrusted: it is
 // decoded by net/wire under hard caps (no allocation beyond a cap before
@@ -23,21 +24,37 @@
 // recover from bugs) and never reaches the store unverified.
 //
 // Gossip validators Accept a message only after full validation (a block
-// is processed by the chain first, so only valid blocks are relayed),
+// is processed by the chain first, so only valid blocks are relayed, and
+// only those that end on the main chain or with as much work as our tip),
 // Reject what is provably invalid (the forwarding peer is charged in our
 // misbehaviour score and in gossipsub's peer score, P4), and Ignore
-// unknown parents (starting a sync from that peer), duplicates, and
-// everything while the node is catching up (Syncing).
+// unknown parents (starting a sync from that peer), duplicates, blocks on
+// a branch far below our tip that nobody asked for (chain.ErrLowWork,
+// charged lightly), and, while the node is catching up (Syncing),
+// transactions, contributions and blocks whose parent it lacks. A compact
+// block's contribution references are checked against the caps and the
+// header's gradient root before anything is fetched.
+//
+// Sync never trusts a peer's claimed work: it starts downloading bodies
+// only once the peer's header chain, indexed by the chain, beats our tip
+// (and MinimumChainWork), and only then counts as Syncing. A sync peer
+// that times out, resets or lacks a body it listed is charged, its status
+// is cleared, it backs off, and the next peer is tried at once; status
+// exchanges run concurrently (one per peer). See syncer.
+//
+// Snapshots are served only from stored checkpoints (SnapshotSource):
+// never a replay on a peer's behalf.
 //
 // Peer behaviour: each peer has a misbehaviour score that decays with
 // ScoreHalfLife; Penalty* points are added for malformed messages,
 // invalid blocks, transactions and contributions, mismatched responses,
-// rate-limit violations and unbacked work claims. At BanThreshold the
-// peer is disconnected, refused by the connection gater and blacklisted
-// in gossipsub for BanDuration. Per-peer token buckets limit gossip
-// messages, requests and bytes served; inbound requests per peer,
-// validation queues, dial concurrency, the status queue and the body
-// download window are bounded, so a flood costs bounded memory.
+// rate-limit violations, unbacked work claims, stalled sync requests and
+// unrequested low-work blocks. At BanThreshold the peer is disconnected,
+// refused by the connection gater and blacklisted in gossipsub for
+// BanDuration. Per-peer token buckets limit gossip messages, requests and
+// bytes served; inbound requests per peer, validation queues, dial
+// concurrency, status exchanges and the body download window are bounded,
+// so a flood costs bounded memory.
 //
 // The package is silent except through Config.Logger (zerolog; the zero
 // value discards).

@@ -253,13 +253,19 @@ func ContributionVerdict(err error) pubsub.ValidationResult {
 	return pubsub.ValidationReject
 }
 
-// validateBlock is the blocks topic validator: decode (Reject), ignore
-// while syncing, duplicates and unknown parents (asking the sender for its
-// status, which starts a sync if it has more work), header checks
-// (Reject), then rebuild the block from the mempool and the contribution
-// pool, fetching what is missing from the sender, and process it: the
-// message is accepted — and relayed — only if the block is valid and the
-// compact block is exactly the block's compact form.
+// validateBlock is the blocks topic validator: decode (Reject),
+// duplicates, header checks (Reject), unknown parents (Ignore, asking the
+// sender for its status, which starts a sync if it has more work — not
+// while syncing: the sync will get there), a branch far below our tip
+// that nobody asked for (Ignore, PenaltyLowWork), then rebuild the block
+// from the mempool and the contribution pool, fetching what is missing
+// from the sender (after checking the compact block's contribution
+// references against the header's gradient root and the caps), and
+// process it. A block whose parent we have is processed even while
+// syncing. The message is accepted — and relayed — only if the block is
+// valid, ends on our main chain or with as much work as our tip, and the
+// compact block is exactly the block's compact form; a valid side-chain
+// block with less work is kept but not relayed.
 func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 	raw, err := n.codec.Decompress(msg.Data, wire.MaxFrame)
 	if err != nil {
@@ -268,9 +274,6 @@ func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Mess
 	cb, err := wire.DecodeCompactBlock(raw)
 	if err != nil {
 		return n.reject(from, PenaltyMalformed, "block gossip: malformed compact block", err)
-	}
-	if n.Syncing() {
-		return pubsub.ValidationIgnore
 	}
 	c := n.deps.Chain
 	hash := cb.Header.BlockHash()
@@ -284,9 +287,18 @@ func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Mess
 		return pubsub.ValidationIgnore
 	}
 	if !c.HaveBlock(cb.Header.PrevBlock) {
-		n.queueStatus(from)
-		n.sync.wakeUp()
+		if !n.Syncing() {
+			n.queueStatus(from)
+			n.sync.wakeUp()
+		}
 		return pubsub.ValidationIgnore
+	}
+	hp, _ := c.(HeaderProcessor)
+	if hp != nil {
+		if err := hp.CheckLowWork(&cb.Header); err != nil {
+			n.misbehave(from, PenaltyLowWork, "block gossip: a branch far below our tip", err)
+			return pubsub.ValidationIgnore
+		}
 	}
 	blk, err := n.assemble(ctx, from, cb, hash)
 	if err != nil {
@@ -300,9 +312,12 @@ func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Mess
 	case pubsub.ValidationReject:
 		return n.reject(from, PenaltyInvalidBlock, "block gossip: invalid block", err)
 	case pubsub.ValidationIgnore:
-		if k, _ := chainKind(err); k == chain.ErrMissingParent {
+		switch k, _ := chainKind(err); k {
+		case chain.ErrMissingParent:
 			n.queueStatus(from)
 			n.sync.wakeUp()
+		case chain.ErrLowWork:
+			n.misbehave(from, PenaltyLowWork, "block gossip: a branch far below our tip", err)
 		}
 		return v
 	}
@@ -313,6 +328,11 @@ func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Mess
 		n.goLoop(func() { n.PublishBlock(n.ctx, blk) })
 		return n.reject(from, PenaltyMalformed, "block gossip: compact block differs from the block", nil)
 	}
+	if hp != nil {
+		if w, ok := hp.HeaderWork(hash); ok && w.Cmp(c.BestTip().Work) < 0 {
+			return pubsub.ValidationIgnore // a valid side block with less work: kept, not relayed
+		}
+	}
 	msg.ValidatorData = blk
 	return pubsub.ValidationAccept
 }
@@ -321,11 +341,17 @@ func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Mess
 // from the mempool, contributions from the pool or fetched from the
 // sender by hash. When transactions are missing (or the mempool's differ
 // from the block's), it fetches the whole body from the sender instead.
-// Errors of kind ErrMismatch / ErrBadPeerData mean the sender's data is
-// inconsistent with the header.
+// Before fetching anything it checks the contribution references: at most
+// MaxContributions of them, at most MaxGradientSize bytes in all, each at
+// most MaxContributionSize, and their hashes (the gradient root's leaves)
+// must give the header's gradient root. Errors of kind ErrMismatch /
+// ErrBadPeerData mean the sender's data is inconsistent with the header.
 func (n *Node) assemble(ctx context.Context, from peer.ID, cb *wire.CompactBlock, hash chain.Hash) (*chain.Block, error) {
 	if cb.HeaderOnly() {
 		return n.fetchBlock(ctx, from, hash)
+	}
+	if err := n.checkContributionRefs(cb, hash); err != nil {
+		return nil, err
 	}
 	blk := &chain.Block{Header: cb.Header, Txs: make([]*chain.Tx, 1, 1+len(cb.TxIDs))}
 	blk.Txs[0] = cb.Coinbase
@@ -346,9 +372,6 @@ func (n *Node) assemble(ctx context.Context, from peer.ID, cb *wire.CompactBlock
 	if len(cb.Contributions) > 0 {
 		blk.Contributions = make([][]byte, len(cb.Contributions))
 		for i, ref := range cb.Contributions {
-			if int(ref.Size) > n.cfg.MaxContributionSize {
-				return nil, errorf(ErrBadPeerData, "block %s: contribution %d of %d bytes exceeds the limit %d", hash, i, ref.Size, n.cfg.MaxContributionSize)
-			}
 			var c []byte
 			ok := false
 			if n.deps.Contributions != nil {
@@ -373,6 +396,32 @@ func (n *Node) assemble(ctx context.Context, from peer.ID, cb *wire.CompactBlock
 		return nil, errorf(ErrBadPeerData, "block %s: announced contributions have root %s, header commits to %s", hash, got, cb.Header.GradientRoot)
 	}
 	return blk, nil
+}
+
+// checkContributionRefs checks a compact block's contribution references
+// against the caps and the header's gradient root, which needs no
+// download: the root's leaves are the contributions' hashes.
+func (n *Node) checkContributionRefs(cb *wire.CompactBlock, hash chain.Hash) error {
+	refs := cb.Contributions
+	if len(refs) > n.cfg.MaxContributions {
+		return errorf(ErrBadPeerData, "block %s: %d contributions, the network allows %d", hash, len(refs), n.cfg.MaxContributions)
+	}
+	total := 0
+	leaves := make([]chain.Hash, len(refs))
+	for i, ref := range refs {
+		if int(ref.Size) > n.cfg.MaxContributionSize || ref.Size == 0 {
+			return errorf(ErrBadPeerData, "block %s: contribution %d of %d bytes outside [1, %d]", hash, i, ref.Size, n.cfg.MaxContributionSize)
+		}
+		total += int(ref.Size)
+		leaves[i] = ref.Hash
+	}
+	if total > n.cfg.MaxGradientSize {
+		return errorf(ErrBadPeerData, "block %s: contributions of %d bytes in all, the network allows %d", hash, total, n.cfg.MaxGradientSize)
+	}
+	if root := chain.MerkleRoot(leaves); root != cb.Header.GradientRoot {
+		return errorf(ErrBadPeerData, "block %s: the referenced contributions have root %s, the header commits to %s", hash, root, cb.Header.GradientRoot)
+	}
+	return nil
 }
 
 // validateTx is the txs topic validator.

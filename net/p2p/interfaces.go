@@ -114,4 +114,13 @@ type SnapshotSink interface {
 // snapshot belongs to. Errors are classified like ProcessBlock's.
 type HeaderProcessor interface {
 	ProcessHeaders(hdrs []chain.Header) error
+	// HeaderWork returns the cumulative work through an indexed header
+	// (with or without its body): what lets sync see that a peer's header
+	// chain beats our tip before it downloads any body.
+	HeaderWork(hash chain.Hash) (*big.Int, bool)
+	// CheckLowWork returns an error of kind chain.ErrLowWork when a block
+	// with header h would be refused as far below the tip without being
+	// asked for (chain.Params.LowWorkMargin): gossip checks it before it
+	// fetches a compact block's missing parts.
+	CheckLowWork(h *chain.Header) error
 }

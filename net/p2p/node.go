@@ -148,9 +148,7 @@ func New(cfg Config, deps Deps) (*Node, error) {
 	}
 	n.sync = newSyncer(n)
 	n.goLoop(n.sync.run)
-	for range 4 {
-		n.goLoop(n.statusLoop)
-	}
+	n.goLoop(n.statusLoop)
 	n.goLoop(n.statusRefreshLoop)
 	n.disc = &discovery{n: n, bootstrap: bootstrap}
 	if err := n.disc.start(ctx); err != nil {
@@ -381,22 +379,54 @@ func (n *Node) ourStatus() *wire.Status {
 	return st
 }
 
-// statusLoop serves status requests queued on connection and refresh.
+// maxStatusExchanges bounds the status exchanges in flight (one per peer
+// at most).
+const maxStatusExchanges = 64
+
+// statusLoop runs the status exchanges queued on connection and refresh,
+// concurrently: one at a time per peer (a request for a peer whose
+// exchange is under way is dropped; the refresh asks again) and at most
+// maxStatusExchanges in all, so a peer that never answers holds one slot
+// for RequestTimeout, not the queue.
 func (n *Node) statusLoop() {
+	sem := make(chan struct{}, maxStatusExchanges)
+	var mu sync.Mutex
+	inflight := map[peer.ID]bool{}
 	for {
+		var p peer.ID
 		select {
 		case <-n.ctx.Done():
 			return
-		case p := <-n.statusReq:
-			if n.host.Network().Connectedness(p) != network.Connected {
-				continue
-			}
+		case p = <-n.statusReq:
+		}
+		if n.host.Network().Connectedness(p) != network.Connected {
+			continue
+		}
+		mu.Lock()
+		busy := inflight[p]
+		inflight[p] = true
+		mu.Unlock()
+		if busy {
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-n.ctx.Done():
+			return
+		}
+		n.goLoop(func() {
+			defer func() {
+				<-sem
+				mu.Lock()
+				delete(inflight, p)
+				mu.Unlock()
+			}()
 			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.RequestTimeout)
+			defer cancel()
 			if err := n.exchangeStatus(ctx, p); err != nil {
 				n.log.Debug().Err(err).Str("peer", p.String()).Msg("status exchange failed")
 			}
-			cancel()
-		}
+		})
 	}
 }
 

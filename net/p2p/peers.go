@@ -23,6 +23,8 @@ const (
 	PenaltyBadResponse         = 30 // a response that does not match its request
 	PenaltyRateLimit           = 2  // each message or request over the limit
 	PenaltyLiedAboutWork       = 10 // advertised work it could not back with headers
+	PenaltySyncStall           = 10 // the sync peer timed out, reset, or lacked a body its headers list
+	PenaltyLowWork             = 5  // an unrequested block far below our tip's work (Params.LowWorkMargin)
 )
 
 type peerState struct {

@@ -3,8 +3,11 @@ package p2p
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/big"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gradientcoin/gradientcoin/chain"
 	"github.com/gradientcoin/gradientcoin/chain/chaintest"
@@ -94,6 +97,211 @@ func TestSnapshotServingNoReplay(t *testing.T) {
 			if n := src.loads.Load(); n != c.wantLoads {
 				t.Fatalf("%d snapshot loads, want %d", n, c.wantLoads)
 			}
+		})
+	}
+}
+
+// stallChain is a peer's chain that claims far more work than it has and
+// does not answer headers requests (until released).
+type stallChain struct {
+	*ChainAdapter
+	release chan struct{}
+	asked   atomic.Int64
+}
+
+func (s *stallChain) BestTip() Tip {
+	t := s.ChainAdapter.BestTip()
+	t.Work = new(big.Int).Lsh(big.NewInt(1), 200)
+	t.Height += 1_000_000
+	return t
+}
+
+func (s *stallChain) HeadersAfter(loc []chain.Hash, stop chain.Hash, max int) []chain.Header {
+	s.asked.Add(1)
+	select {
+	case <-s.release:
+	case <-time.After(time.Minute):
+	}
+	return nil
+}
+
+// TestStallingSyncPeer: a peer that claims the most work and never
+// answers a headers request used to freeze its victim: always chosen as
+// the sync peer, it kept the victim "syncing" (ignoring every gossip
+// block and stopping its miner) on its word alone. Now the victim keeps
+// following an honest peer's blocks by gossip while it waits, does not
+// count as syncing, and charges the staller for every timeout, clears
+// its status and moves on.
+func TestStallingSyncPeer(t *testing.T) {
+	p := chain.DevnetParams()
+	b := newBuilder(t, p)
+	prefix := b.run(3)
+	victim := newTNode(t, p, "victim", func(c *Config, _ *Deps) { c.RequestTimeout = time.Second })
+	honest := newTNode(t, p, "honest")
+	sc := &stallChain{release: make(chan struct{})}
+	staller := newTNode(t, p, "staller", func(_ *Config, d *Deps) {
+		sc.ChainAdapter = d.Chain.(*ChainAdapter)
+		d.Chain = sc
+	})
+	t.Cleanup(func() { close(sc.release) }) // runs before the nodes close
+	for _, tn := range []*tnode{victim, honest, staller} {
+		tn.feed(t, prefix...)
+	}
+	connect(t, victim, staller)
+	waitFor(t, 5*time.Second, "the victim asks the staller for headers", func() bool { return sc.asked.Load() > 0 })
+	connect(t, honest, victim)
+	waitMesh(t, []*tnode{victim, honest})
+
+	start := time.Now()
+	syncing := false
+	for _, name := range []string{"b4", "b5"} {
+		blk := b.g.NextBlock(name, nil)
+		honest.mine(t, blk)
+		waitFor(t, 5*time.Second, "the victim follows the honest peer to "+name, func() bool {
+			syncing = syncing || victim.n.Syncing()
+			return victim.tip() == blk.Hash()
+		})
+	}
+	t.Logf("victim at the honest tip after %v; the staller was asked %d times", time.Since(start), sc.asked.Load())
+	if syncing {
+		t.Fatal("the victim counted as syncing on the staller's word")
+	}
+	waitFor(t, 5*time.Second, "the staller charged", func() bool {
+		return victim.n.Score(staller.n.ID()) >= PenaltySyncStall-0.5 || victim.n.IsBanned(staller.n.ID())
+	})
+}
+
+// TestLowWorkChainNotDownloaded: a peer claims more work and serves the
+// headers of a chain off genesis at the PoW limit that has less work than
+// the victim's (harder) chain. The victim indexes the headers, sees they
+// do not beat its tip, downloads no body, stores none of those blocks and
+// charges the peer for the claim.
+func TestLowWorkChainNotDownloaded(t *testing.T) {
+	p := chaintest.Params() // 60 s spacing and half-life: the difficulty moves fast
+	p.LowWorkMargin = 2
+	g, err := chaintest.NewGenerator(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mainBlocks, fake []*chain.Block
+	for i := range 10 { // ahead of schedule: ~75 limit blocks of work
+		mainBlocks = append(mainBlocks, g.NextBlock(fmt.Sprintf("m%d", i+1), nil, chaintest.TimestampDelta(30)))
+	}
+	g.SetTip("genesis")
+	for i := range 70 { // on schedule, at the limit: 70 limit blocks of work
+		fake = append(fake, g.NextBlock(fmt.Sprintf("f%d", i+1), nil))
+	}
+	now := func() time.Time { return time.Unix(fake[len(fake)-1].Header.Timestamp, 0) }
+	victim := newTNode(t, p, "victim", func(c *Config, d *Deps) { c.Now = now; d.Chain.(*ChainAdapter).Now = now })
+	liar := newTNode(t, p, "liar", func(c *Config, d *Deps) {
+		c.Now = now
+		ad := d.Chain.(*ChainAdapter)
+		ad.Now = now
+		d.Chain = &claimChain{ChainAdapter: ad}
+	})
+	victim.feed(t, mainBlocks...)
+	liar.feed(t, fake...)
+	if victim.bc.Tip().Work.Cmp(liar.bc.Tip().Work) <= 0 {
+		t.Fatal("setup: the fake chain has as much work as the victim's")
+	}
+	connect(t, victim, liar)
+	waitFor(t, 10*time.Second, "the liar charged", func() bool {
+		return victim.n.Score(liar.n.ID()) >= PenaltyLiedAboutWork-0.5 || victim.n.IsBanned(liar.n.ID())
+	})
+	if n := victim.n.Stats().BodyFetches; n != 0 {
+		t.Fatalf("%d body requests for a chain with less work", n)
+	}
+	for i, blk := range fake {
+		if victim.bc.HaveBlock(blk.Hash()) {
+			t.Fatalf("fake block %d stored", i+1)
+		}
+	}
+	if victim.tip() != mainBlocks[len(mainBlocks)-1].Hash() {
+		t.Fatal("the victim's tip moved")
+	}
+}
+
+// claimChain claims far more work than its chain has (and serves the
+// chain it has).
+type claimChain struct{ *ChainAdapter }
+
+func (c *claimChain) BestTip() Tip {
+	t := c.ChainAdapter.BestTip()
+	t.Work = new(big.Int).Lsh(big.NewInt(1), 200)
+	return t
+}
+
+// countingPool counts the contribution lookups its node serves.
+type countingPool struct {
+	*testPool
+	lookups atomic.Int64
+}
+
+func (c *countingPool) Contribution(h chain.Hash) ([]byte, bool) {
+	c.lookups.Add(1)
+	return c.testPool.Contribution(h)
+}
+
+// TestJunkCompactBlock: a compact block (valid header on the victim's
+// tip) whose contribution references cannot be the header's — too many,
+// too large in all, or not hashing to its gradient root — is rejected and
+// charged before a single contribution is fetched (before, 1024
+// references of 1 MiB each meant ~1 GiB of downloads first).
+func TestJunkCompactBlock(t *testing.T) {
+	p := chain.DevnetParams()
+	b := newBuilder(t, p)
+	prefix := b.run(3)
+	victim := newTNode(t, p, "victim", func(c *Config, _ *Deps) { c.BanThreshold = 1e9 })
+	victim.feed(t, prefix...)
+	tipName := b.g.Name(prefix[len(prefix)-1].Hash())
+	withRefs := func(name string, refs []wire.ContributionRef) []byte {
+		blk := b.g.NextBlock(name, nil)
+		b.g.SetTip(tipName)
+		cb := wire.NewCompactBlock(blk)
+		cb.Contributions = refs
+		return wire.DefaultCodec().Compress(nil, cb.Bytes())
+	}
+	junk := func(n int, size uint32) []wire.ContributionRef {
+		refs := make([]wire.ContributionRef, n)
+		for i := range refs {
+			refs[i] = wire.ContributionRef{Hash: chain.TaggedHash("junk", []byte{byte(i), byte(i >> 8)}), Size: size}
+		}
+		return refs
+	}
+	csize := uint32(p.Training.MaxContributionBytes)
+	cases := []struct {
+		name string
+		data []byte
+	}{
+		{"1024 references (the wire cap), network allows 16", withRefs("r1024", junk(chain.MaxBlockContributions, csize))},
+		{"2 references whose hashes are not the header's gradient root", withRefs("rroot", junk(2, csize))},
+		{"a reference larger than a contribution", withRefs("rbig", junk(1, csize+1))},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cp := &countingPool{}
+			attacker := newTNode(t, p, "attacker", func(_ *Config, d *Deps) {
+				cp.testPool = d.Contributions.(*testPool)
+				d.Contributions = cp
+			})
+			attacker.feed(t, prefix...)
+			connect(t, attacker, victim)
+			waitMesh(t, []*tnode{victim, attacker})
+			before := victim.n.Stats()
+			score := victim.n.Score(attacker.n.ID())
+			if err := attacker.n.tBlocks.Publish(context.Background(), c.data); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 5*time.Second, "the victim validates the message", func() bool {
+				return victim.n.Stats().GossipRejected > before.GossipRejected
+			})
+			if got := victim.n.Score(attacker.n.ID()) - score; got < PenaltyMalformed-0.5 {
+				t.Fatalf("attacker charged %.1f, want %v", got, PenaltyMalformed)
+			}
+			if n := cp.lookups.Load(); n != 0 {
+				t.Fatalf("the victim asked the attacker for %d contributions", n)
+			}
+			attacker.n.Close()
 		})
 	}
 }

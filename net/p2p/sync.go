@@ -2,6 +2,8 @@ package p2p
 
 import (
 	"context"
+	"errors"
+	"math/big"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,37 +16,70 @@ import (
 )
 
 // syncer is the headers-first sync loop. One goroutine runs it; it wakes
-// every SyncInterval, or when a peer shows more work, picks the peer with
-// the most work, and catches up from it:
+// every SyncInterval, or when a peer shows more work, picks the peer that
+// claims the most work (among those not backing off), and catches up from
+// it:
 //
-//  1. (snap sync, once) if that peer serves a weights snapshot at least
-//     SnapMinDepth blocks ahead, walk its headers to the snapshot block
-//     (indexing them in the chain, see step 2), fetch the manifest
-//     (checked against the header's state root) and the chunks (each
-//     checked against its leaf) from every peer that offers the same
-//     snapshot, and import it (a refusal that proves the peer's chain
-//     invalid charges it);
+//  1. (snap sync, once per advertised snapshot) if that peer serves a
+//     weights snapshot at least SnapMinDepth blocks ahead, walk its headers
+//     to the snapshot block (indexing them in the chain, see step 2),
+//     fetch the manifest (checked against the header's state root) and the
+//     chunks (each checked against its leaf) from every peer that offers
+//     the same snapshot, and import it (a refusal that proves the peer's
+//     chain invalid charges it);
 //  2. ask the peer for up to MaxHeadersPerMsg headers after our locator,
 //     check that they link up and carry valid proof of work, and, if the
 //     chain is a HeaderProcessor, index them there (difficulty and median
-//     time past against their parents) before any body is fetched;
-//  3. download the missing bodies in batches of BodyBatch from all peers
-//     with a status (at most BodyWindow batches in flight, retrying a
-//     failed batch on the best peer), check each against its header, and
-//     hand them to the chain in order;
+//     time past against their parents; a branch far below our tip only
+//     into the chain's bounded low-work pool) before any body is fetched;
+//  3. once the indexed header chain has more work than our tip (and at
+//     least MinimumChainWork), download its missing bodies in batches of
+//     BodyBatch from all peers with a status (at most BodyWindow batches
+//     and MaxSyncBytes in flight, retrying a failed batch on the sync
+//     peer), check each against its header, and hand them to the chain in
+//     order; headers that do not (yet) beat our tip cost no body download;
 //  4. repeat from the last header received until the peer has no more.
 //
-// A peer whose headers are invalid, or whose chain contains an invalid
-// block, is charged PenaltyInvalidBlock; one that claimed more work and
-// then had nothing to offer, PenaltyLiedAboutWork.
+// The node counts as syncing (and ignores transactions, contributions and
+// blocks whose parent it lacks) only while it downloads the bodies of a
+// verified header chain with more work than its tip that ends more than
+// CatchUpBlocks above it — never on a peer's word.
+//
+// A sync peer that fails — a timeout, a reset, a body it listed but does
+// not serve — is charged PenaltySyncStall; one whose headers are invalid,
+// or whose chain contains an invalid block, PenaltyInvalidBlock; one that
+// claimed more work than its headers and blocks gave us,
+// PenaltyLiedAboutWork. In every case its status is cleared (it is not
+// picked again until it sends a new one), it backs off (RequestTimeout,
+// doubling per failure up to 10 minutes) and the loop moves on to the next
+// peer at once.
 type syncer struct {
-	n        *Node
-	wake     chan struct{}
-	syncing  atomic.Bool
-	snapDone bool // only touched by the sync goroutine
+	n       *Node
+	wake    chan struct{}
+	syncing atomic.Bool
+	// Only the sync goroutine touches the fields below.
+	snapTried map[chain.Hash]bool // snapshots attempted (one attempt each)
+	backoff   map[peer.ID]syncBackoff
 }
 
-func newSyncer(n *Node) *syncer { return &syncer{n: n, wake: make(chan struct{}, 1)} }
+type syncBackoff struct {
+	until time.Time
+	fails int
+}
+
+// Sync failures that charge the peer when the loop gives up on it.
+var (
+	errLiedAboutWork = errorf(ErrBadPeerData, "the peer's headers and blocks do not show the work it claimed")
+	errSyncNotYet    = errorf(ErrNotFound, "the peer's next header is not valid yet (timestamp ahead of our clock)")
+)
+
+// maxPendingHeaders bounds the headers the sync loop keeps (as hashes)
+// while a peer's header chain has not yet shown more work than our tip.
+const maxPendingHeaders = 1 << 16
+
+func newSyncer(n *Node) *syncer {
+	return &syncer{n: n, wake: make(chan struct{}, 1), snapTried: map[chain.Hash]bool{}, backoff: map[peer.ID]syncBackoff{}}
+}
 
 func (s *syncer) wakeUp() {
 	select {
@@ -67,49 +102,107 @@ func (s *syncer) run() {
 	}
 }
 
-// step syncs from the best peer until no peer has more work than us.
+// step syncs from the peers that claim more work than our tip, best
+// first, until none is left that is not backing off.
 func (s *syncer) step() {
 	n := s.n
 	defer s.syncing.Store(false)
 	for n.ctx.Err() == nil {
 		ours := n.deps.Chain.BestTip()
 		peers := n.peers.withStatus()
-		if len(peers) == 0 || peers[0].status.Work().Cmp(ours.Work) <= 0 {
+		best, ok := s.pick(peers, ours)
+		if !ok {
 			return
 		}
-		best := peers[0]
-		s.syncing.Store(best.status.TipHeight > ours.Height+n.cfg.CatchUpBlocks)
-		progressed, err := s.syncFrom(best.id, best.status, peers)
+		err := s.syncFrom(best.id, best.status, peers)
+		if n.ctx.Err() != nil {
+			return
+		}
+		if err == nil && n.deps.Chain.BestTip().Work.Cmp(best.status.Work()) < 0 {
+			err = errLiedAboutWork
+		}
+		s.syncing.Store(false)
 		if err != nil {
-			n.log.Debug().Err(err).Str("peer", best.id.String()).Msg("sync round failed")
-			n.queueStatus(best.id)
-			return
+			s.fail(best.id, best.status, err)
+			continue
 		}
-		if !progressed {
-			if n.peers.status(best.id) == best.status {
-				// It still claims the work it could not show.
-				n.misbehave(best.id, PenaltyLiedAboutWork, "advertised more work than its headers show", nil)
-				n.peers.setStatus(best.id, nil)
-			}
-			n.queueStatus(best.id)
-			return
-		}
+		delete(s.backoff, best.id)
 	}
 }
 
-// syncFrom catches up from p. It reports whether any block was added.
-func (s *syncer) syncFrom(p peer.ID, st *wire.Status, peers []peerStatus) (bool, error) {
+// pick returns the peer claiming the most work above ours that is not
+// backing off.
+func (s *syncer) pick(peers []peerStatus, ours Tip) (peerStatus, bool) {
+	now := s.n.cfg.now()
+	if len(s.backoff) > 1024 {
+		for id, b := range s.backoff {
+			if now.After(b.until.Add(10 * time.Minute)) {
+				delete(s.backoff, id)
+			}
+		}
+	}
+	for _, ps := range peers {
+		if ps.status.Work().Cmp(ours.Work) <= 0 {
+			return peerStatus{}, false // sorted by work: no one further down has more
+		}
+		if b, ok := s.backoff[ps.id]; ok && now.Before(b.until) {
+			continue
+		}
+		return ps, true
+	}
+	return peerStatus{}, false
+}
+
+// fail charges p for a failed sync round (unless the failure was charged
+// where it was found), clears its status and makes it back off.
+func (s *syncer) fail(p peer.ID, st *wire.Status, err error) {
+	n := s.n
+	b := s.backoff[p]
+	b.fails++
+	d := n.cfg.RequestTimeout << min(b.fails-1, 10)
+	b.until = n.cfg.now().Add(min(d, 10*time.Minute))
+	s.backoff[p] = b
+	if n.peers.status(p) == st {
+		n.peers.setStatus(p, nil)
+	}
+	switch {
+	case errors.Is(err, errSyncNotYet):
+		// Not the peer's fault: it is ahead of our clock.
+	case errors.Is(err, errLiedAboutWork), errors.Is(err, chain.ErrLowWork):
+		n.misbehave(p, PenaltyLiedAboutWork, "advertised more work than its headers and blocks show", err)
+	case errors.Is(err, ErrBadPeerData), errors.Is(err, wire.ErrMalformed), errors.Is(err, wire.ErrTooLarge),
+		errors.Is(err, wire.ErrCompression), errors.Is(err, wire.ErrMismatch):
+		// Charged where it was found.
+	default:
+		n.misbehave(p, PenaltySyncStall, "sync failed (timeout, reset or missing data)", err)
+	}
+	n.log.Debug().Err(err).Str("peer", p.String()).Int("fails", b.fails).Msg("sync round failed; trying the next peer")
+}
+
+// syncFrom catches up from p: headers first, then the bodies of a header
+// chain that has more work than our tip.
+func (s *syncer) syncFrom(p peer.ID, st *wire.Status, peers []peerStatus) error {
 	n := s.n
 	c := n.deps.Chain
-	if n.cfg.SnapSync && n.deps.SnapshotSink != nil && !s.snapDone && !st.SnapHash.IsZero() &&
+	if n.cfg.SnapSync && n.deps.SnapshotSink != nil && !st.SnapHash.IsZero() && !s.snapTried[st.SnapHash] &&
 		st.SnapHeight > c.BestTip().Height+n.cfg.SnapMinDepth {
+		if len(s.snapTried) >= 64 {
+			clear(s.snapTried)
+		}
+		s.snapTried[st.SnapHash] = true
 		if err := s.snapSync(p, st, peers); err != nil {
 			n.log.Warn().Err(err).Str("peer", p.String()).Msg("snap sync failed; replaying from our tip")
 		}
-		s.snapDone = true // one attempt; full replay otherwise
 	}
-	progressed := false
-	var last chain.Hash
+	ours := c.BestTip()
+	target := new(big.Int).Add(ours.Work, big.NewInt(1))
+	if mw := n.cfg.MinimumChainWork; mw != nil && mw.Cmp(target) > 0 {
+		target.Set(mw)
+	}
+	var (
+		pending []chain.Hash // indexed headers whose bodies wait for the chain to show the work
+		last    chain.Hash
+	)
 	for n.ctx.Err() == nil {
 		loc := c.Locator()
 		if !last.IsZero() {
@@ -117,56 +210,84 @@ func (s *syncer) syncFrom(p peer.ID, st *wire.Status, peers []peerStatus) (bool,
 		}
 		hdrs, err := n.fetchHeaders(n.ctx, p, loc, chain.Hash{}, wire.MaxHeadersPerMsg)
 		if err != nil {
-			return progressed, err
+			return err
 		}
 		if len(hdrs) == 0 {
-			return progressed, nil
+			break
 		}
+		full := len(hdrs) == wire.MaxHeadersPerMsg
 		hdrs, err = s.checkHeaders(p, hdrs, last)
 		if err != nil {
-			return progressed, err
+			return err
 		}
-		if err := s.indexHeaders(p, hdrs); err != nil {
-			if BlockVerdict(err) == pubsub.ValidationReject {
-				return progressed, err
-			}
-			n.log.Debug().Err(err).Msg("headers not indexed; fetching the bodies anyway")
+		full = full && len(hdrs) == wire.MaxHeadersPerMsg
+		hdrs, work, err := s.indexHeaders(p, hdrs)
+		if err != nil {
+			return err
 		}
+		if len(hdrs) == 0 {
+			break
+		}
+		full = full && len(hdrs) == wire.MaxHeadersPerMsg
 		last = hdrs[len(hdrs)-1].BlockHash()
-		var need []chain.Hash
 		for i := range hdrs {
 			if h := hdrs[i].BlockHash(); !c.HaveBlock(h) {
-				need = append(need, h)
+				pending = append(pending, h)
 			}
 		}
-		if len(need) > 0 {
-			added, err := s.download(p, need, peers)
-			progressed = progressed || added > 0
-			if err != nil {
-				return progressed, err
+		if work == nil || work.Cmp(target) >= 0 {
+			// The header chain beats our tip (or the chain keeps no
+			// header index, and we take the peer's word): the bodies.
+			if len(pending) > 0 {
+				if hdrs[len(hdrs)-1].Height > ours.Height+n.cfg.CatchUpBlocks {
+					s.syncing.Store(true)
+				}
+				if err := s.download(p, pending, peers); err != nil {
+					return err
+				}
+				pending = pending[:0]
 			}
+		} else if len(pending) > maxPendingHeaders {
+			return errLiedAboutWork
 		}
-		if len(hdrs) < wire.MaxHeadersPerMsg {
-			return progressed, nil
+		if !full {
+			break
 		}
 	}
-	return progressed, errorf(ErrClosed, "node closed")
+	return n.ctx.Err()
 }
 
 // indexHeaders hands checked headers to the chain when it indexes headers
 // ahead of bodies (HeaderProcessor): it checks difficulty and timestamps
-// against the parents. A header chain it rejects charges p.
-func (s *syncer) indexHeaders(p peer.ID, hdrs []chain.Header) error {
+// against the parents. It returns the prefix that is indexed and the
+// cumulative work through its last header (nil without a
+// HeaderProcessor). A header chain the chain rejects charges p; one whose
+// low-work headers the chain will not hold is returned as
+// chain.ErrLowWork.
+func (s *syncer) indexHeaders(p peer.ID, hdrs []chain.Header) ([]chain.Header, *big.Int, error) {
 	hp, ok := s.n.deps.Chain.(HeaderProcessor)
 	if !ok {
-		return nil
+		return hdrs, nil, nil
 	}
 	err := hp.ProcessHeaders(hdrs)
 	if err != nil && BlockVerdict(err) == pubsub.ValidationReject {
 		s.n.misbehave(p, PenaltyInvalidBlock, "invalid headers", err)
-		return wrapf(ErrBadPeerData, err, "headers from %s", p)
+		return nil, nil, wrapf(ErrBadPeerData, err, "headers from %s", p)
 	}
-	return err
+	if errors.Is(err, chain.ErrLowWork) {
+		return nil, nil, err
+	}
+	// ProcessHeaders stops at the first header it cannot take; the ones
+	// before it are indexed.
+	for i := len(hdrs) - 1; i >= 0; i-- {
+		if w, ok := hp.HeaderWork(hdrs[i].BlockHash()); ok {
+			return hdrs[:i+1], w, nil
+		}
+	}
+	if err != nil {
+		s.n.log.Debug().Err(err).Str("peer", p.String()).Msg("headers not indexed")
+	}
+	return nil, nil, nil
 }
 
 // checkHeaders checks that hdrs extend a block we have (or prev, the last
@@ -192,7 +313,7 @@ func (s *syncer) checkHeaders(p peer.ID, hdrs []chain.Header, prev chain.Hash) (
 				return nil, wrapf(ErrBadPeerData, err, "header %d (%s) from %s", i, h.BlockHash(), p)
 			}
 			if i == 0 {
-				return nil, wrapf(ErrNotFound, err, "header %s from %s not usable yet", h.BlockHash(), p)
+				return nil, errSyncNotYet
 			}
 			return hdrs[:i], nil
 		}
@@ -213,9 +334,8 @@ const perPeerRequests = 4
 // download fetches the bodies of need (in chain order) and processes
 // them in order. Workers are pinned to sources (at most perPeerRequests
 // per peer); at most BodyWindow batches are fetched ahead of the one
-// being processed, which bounds memory. It returns how many blocks the
-// chain took.
-func (s *syncer) download(best peer.ID, need []chain.Hash, peers []peerStatus) (int, error) {
+// being processed, which bounds memory.
+func (s *syncer) download(best peer.ID, need []chain.Hash, peers []peerStatus) error {
 	n := s.n
 	ctx, cancel := context.WithCancel(n.ctx)
 	var wg sync.WaitGroup
@@ -270,21 +390,19 @@ func (s *syncer) download(best peer.ID, need []chain.Hash, peers []peerStatus) (
 		}()
 	}
 
-	added := 0
 	for i := range batches {
 		var r batchResult
 		select {
 		case r = <-results[i]:
 		case <-ctx.Done():
-			return added, errorf(ErrClosed, "node closed")
+			return errorf(ErrClosed, "node closed")
 		}
 		if r.err != nil {
-			return added, r.err
+			return r.err
 		}
 		for _, b := range r.blocks {
 			err := n.deps.Chain.ProcessBlock(b)
 			if err == nil {
-				added++
 				n.stats.blocksSynced.Add(1)
 				continue
 			}
@@ -293,13 +411,13 @@ func (s *syncer) download(best peer.ID, need []chain.Hash, peers []peerStatus) (
 			}
 			if BlockVerdict(err) == pubsub.ValidationReject {
 				n.misbehave(best, PenaltyInvalidBlock, "served a chain with an invalid block", err)
-				return added, wrapf(ErrBadPeerData, err, "block %s from %s's chain", b.Hash(), best)
+				return wrapf(ErrBadPeerData, err, "block %s from %s's chain", b.Hash(), best)
 			}
-			return added, err
+			return err
 		}
 		<-window
 	}
-	return added, nil
+	return nil
 }
 
 // fetchBatch fetches a batch from src, then whatever src lacked from best.
@@ -365,8 +483,11 @@ func (s *syncer) snapSync(p peer.ID, st *wire.Status, peers []peerStatus) error 
 		if hdrs, err = s.checkHeaders(p, hdrs, last); err != nil {
 			return wrapf(ErrSnapshot, err, "headers to snapshot")
 		}
-		if err := s.indexHeaders(p, hdrs); err != nil {
+		if hdrs, _, err = s.indexHeaders(p, hdrs); err != nil {
 			return wrapf(ErrSnapshot, err, "headers to snapshot")
+		}
+		if len(hdrs) == 0 {
+			return errorf(ErrSnapshot, "headers towards snapshot %s not indexed", st.SnapHash)
 		}
 		for i := range hdrs {
 			if hdrs[i].BlockHash() == st.SnapHash {

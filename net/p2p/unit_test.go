@@ -226,6 +226,8 @@ func TestConfigValidate(t *testing.T) {
 		{"watermarks", func(c *Config) { c.LowPeers, c.HighPeers = 10, 5 }},
 		{"block size", func(c *Config) { c.MaxBlockSize = 10 }},
 		{"contribution size", func(c *Config) { c.MaxContributionSize = 0 }},
+		{"contribution count above the wire cap", func(c *Config) { c.MaxContributions = chain.MaxBlockContributions + 1 }},
+		{"gradient size above the block size", func(c *Config) { c.MaxGradientSize = c.MaxBlockSize + 1 }},
 		{"chunk", func(c *Config) { c.StateChunk = 0 }},
 		{"ban threshold", func(c *Config) { c.BanThreshold = 0 }},
 		{"rates", func(c *Config) { c.GossipRate = 0 }},

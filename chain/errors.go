@@ -61,6 +61,7 @@ const (
 	ErrInsufficientFee      = ErrorKind("ErrInsufficientFee")      // mempool: fee rate below minimum or below replaced tx
 	ErrMempoolFull          = ErrorKind("ErrMempoolFull")          // mempool: full and fee rate too low to evict
 	ErrAlreadyHave          = ErrorKind("ErrAlreadyHave")          // mempool: tx already in pool
+	ErrRecentlyRejected     = ErrorKind("ErrRecentlyRejected")     // mempool: the same tx (or txid, for a reason no signature changes) was rejected since the tip last moved
 	ErrInsufficientFunds    = ErrorKind("ErrInsufficientFunds")    // wallet: not enough spendable coins
 	ErrCoinbaseNotInMempool = ErrorKind("ErrCoinbaseNotInMempool") // mempool: coinbase txs are not relayed
 )

@@ -1,6 +1,7 @@
 package mempool
 
 import (
+	"errors"
 	"fmt"
 	"math/bits"
 	"slices"
@@ -13,6 +14,7 @@ import (
 const (
 	DefaultMinFeeRate = 1        // atoms per byte
 	DefaultMaxBytes   = 32 << 20 // serialized bytes of all pool transactions
+	DefaultMaxRejects = 20_000   // remembered rejections (about 100 bytes each)
 )
 
 // Chain is what the pool needs from the block chain (*chain.BlockChain
@@ -32,6 +34,8 @@ type Config struct {
 	// MaxBytes bounds the serialized size of all pool transactions
 	// (0: DefaultMaxBytes).
 	MaxBytes int
+	// MaxRejects bounds the remembered rejections (0: DefaultMaxRejects).
+	MaxRejects int
 }
 
 // TxDesc describes a pool transaction.
@@ -58,6 +62,8 @@ type Pool struct {
 	kids   map[chain.Hash][]chain.Hash   // txid → in-pool children
 	bytes  int
 	seq    uint64
+	// rejects: transactions rejected since the tip last moved.
+	rejects rejectCache
 }
 
 // New returns an empty pool.
@@ -68,11 +74,15 @@ func New(cfg Config) *Pool {
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = DefaultMaxBytes
 	}
+	if cfg.MaxRejects <= 0 {
+		cfg.MaxRejects = DefaultMaxRejects
+	}
 	return &Pool{
-		cfg:    cfg,
-		txs:    make(map[chain.Hash]*TxDesc),
-		spends: make(map[chain.OutPoint]chain.Hash),
-		kids:   make(map[chain.Hash][]chain.Hash),
+		cfg:     cfg,
+		txs:     make(map[chain.Hash]*TxDesc),
+		spends:  make(map[chain.OutPoint]chain.Hash),
+		kids:    make(map[chain.Hash][]chain.Hash),
+		rejects: newRejectCache(cfg.MaxRejects),
 	}
 }
 
@@ -81,12 +91,25 @@ func ruleErr(kind chain.ErrorKind, format string, a ...any) error {
 }
 
 // Add validates tx against the tip's UTXO set plus the pool's own outputs
-// (chains of unconfirmed transactions are allowed) and adds it. Rejections
-// are chain.RuleErrors: ErrCoinbaseNotInMempool, ErrAlreadyHave,
+// (chains of unconfirmed transactions are allowed) and adds it. Checks run
+// cheapest first, and the signatures (the expensive part: one ed25519
+// verification per input) only once the transaction is known to pay the
+// minimum fee rate and to have room in the pool. Rejections are
+// chain.RuleErrors: ErrCoinbaseNotInMempool, ErrAlreadyHave,
 // ErrDoubleSpend (an input already spent by a pool tx), ErrInsufficientFee
 // (below MinFeeRate), ErrMempoolFull (no room, and nothing with a lower fee
-// rate to evict), or any consensus kind from CheckTxSanity,
-// CheckTxInputs and CheckTxSignatures.
+// rate to evict), ErrRecentlyRejected (see below), or any consensus kind
+// from CheckTxSanity, CheckTxInputs and CheckTxSignatures.
+//
+// Rejections are remembered until the tip moves (at most MaxRejects of
+// them, oldest forgotten): a reason no signature can change (sanity, fee,
+// room, inputs' values and maturity, the key against the spent address)
+// by txid, which excludes the signatures, so re-signing does not buy a
+// second check; a bad signature by the full hash, so that a copy with a
+// broken signature cannot block the real transaction. Missing inputs and
+// double spends are not remembered (cheap to find again, and the first
+// may resolve at any moment). A remembered transaction is refused at once
+// with ErrRecentlyRejected.
 func (p *Pool) Add(tx *chain.Tx) (*TxDesc, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -94,7 +117,6 @@ func (p *Pool) Add(tx *chain.Tx) (*TxDesc, error) {
 }
 
 func (p *Pool) add(tx *chain.Tx) (*TxDesc, error) {
-	params := p.cfg.Chain.Params()
 	if tx == nil {
 		return nil, ruleErr(chain.ErrNoTxInputs, "nil transaction")
 	}
@@ -105,14 +127,43 @@ func (p *Pool) add(tx *chain.Tx) (*TxDesc, error) {
 	if _, ok := p.txs[id]; ok {
 		return nil, ruleErr(chain.ErrAlreadyHave, "tx %s already in the pool", id)
 	}
-	if err := chain.CheckTxSanity(params, tx); err != nil {
+	full := tx.Hash()
+	if k, ok := p.rejects.lookup(id, full); ok {
+		return nil, ruleErr(chain.ErrRecentlyRejected, "tx %s was rejected since the tip last moved (%s)", id, k)
+	}
+	d, evict, err := p.check(tx, id)
+	if err != nil {
+		p.rejects.note(id, full, err)
 		return nil, err
+	}
+	for _, e := range evict {
+		p.removeOne(e)
+	}
+	p.seq++
+	d.seq = p.seq
+	p.txs[id] = d
+	p.bytes += d.Size
+	for i := range tx.Inputs {
+		p.spends[tx.Inputs[i].PrevOut] = id
+	}
+	for _, par := range d.parents {
+		p.kids[par] = append(p.kids[par], id)
+	}
+	return d, nil
+}
+
+// check validates tx for the pool, signatures last, and returns its entry
+// and the transactions to evict to make room.
+func (p *Pool) check(tx *chain.Tx, id chain.Hash) (*TxDesc, []chain.Hash, error) {
+	params := p.cfg.Chain.Params()
+	if err := chain.CheckTxSanity(params, tx); err != nil {
+		return nil, nil, err
 	}
 	var parents []chain.Hash
 	for i := range tx.Inputs {
 		op := tx.Inputs[i].PrevOut
 		if other, ok := p.spends[op]; ok {
-			return nil, ruleErr(chain.ErrDoubleSpend, "tx %s input %d: %s already spent by pool tx %s", id, i, op, other)
+			return nil, nil, ruleErr(chain.ErrDoubleSpend, "tx %s input %d: %s already spent by pool tx %s", id, i, op, other)
 		}
 		if _, ok := p.txs[op.TxID]; ok && !slices.Contains(parents, op.TxID) {
 			parents = append(parents, op.TxID)
@@ -122,36 +173,95 @@ func (p *Pool) add(tx *chain.Tx) (*TxDesc, error) {
 	view := chain.NewUtxoView(&poolFetcher{p: p, chain: p.cfg.Chain, height: tip.Height + 1})
 	fee, spent, err := chain.CheckTxInputs(params, tx, view, tip.Height+1)
 	if err != nil {
-		return nil, err
-	}
-	if err := chain.CheckTxSignatures(tx, spent, params.GenesisHash); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	size := tx.SerializeSize()
 	if hi, lo := bits.Mul64(p.cfg.MinFeeRate, uint64(size)); hi != 0 || fee < lo {
-		return nil, ruleErr(chain.ErrInsufficientFee, "tx %s: fee %d for %d bytes, below %d atoms/byte", id, fee, size, p.cfg.MinFeeRate)
+		return nil, nil, ruleErr(chain.ErrInsufficientFee, "tx %s: fee %d for %d bytes, below %d atoms/byte", id, fee, size, p.cfg.MinFeeRate)
 	}
 	d := &TxDesc{Tx: tx, ID: id, Fee: fee, Size: size, parents: parents}
+	var evict []chain.Hash
 	if p.bytes+size > p.cfg.MaxBytes {
-		evict, ok := p.evictionSet(d)
-		if !ok {
-			return nil, ruleErr(chain.ErrMempoolFull, "tx %s: pool full (%d of %d bytes) and no lower fee rate to evict", id, p.bytes, p.cfg.MaxBytes)
-		}
-		for _, e := range evict {
-			p.removeOne(e)
+		var ok bool
+		if evict, ok = p.evictionSet(d); !ok {
+			return nil, nil, ruleErr(chain.ErrMempoolFull, "tx %s: pool full (%d of %d bytes) and no lower fee rate to evict", id, p.bytes, p.cfg.MaxBytes)
 		}
 	}
-	p.seq++
-	d.seq = p.seq
-	p.txs[id] = d
-	p.bytes += size
-	for i := range tx.Inputs {
-		p.spends[tx.Inputs[i].PrevOut] = id
+	if err := chain.CheckTxSignatures(tx, spent, params.GenesisHash); err != nil {
+		return nil, nil, err
 	}
-	for _, par := range parents {
-		p.kids[par] = append(p.kids[par], id)
+	return d, evict, nil
+}
+
+// rejectCache remembers rejected transactions by txid or full hash (see
+// Add), at most max entries, oldest forgotten first.
+type rejectCache struct {
+	max   int
+	kinds map[rejectKey]chain.ErrorKind
+	order []rejectKey // ring: next is the oldest once full
+	next  int
+}
+
+type rejectKey struct {
+	h    chain.Hash
+	full bool // h is the full hash (signatures included), else the txid
+}
+
+func newRejectCache(max int) rejectCache {
+	return rejectCache{max: max, kinds: make(map[rejectKey]chain.ErrorKind)}
+}
+
+func (c *rejectCache) lookup(id, full chain.Hash) (chain.ErrorKind, bool) {
+	if k, ok := c.kinds[rejectKey{id, false}]; ok {
+		return k, true
 	}
-	return d, nil
+	k, ok := c.kinds[rejectKey{full, true}]
+	return k, ok
+}
+
+// note remembers a rejection if its reason lasts until the tip moves.
+func (c *rejectCache) note(id, full chain.Hash, err error) {
+	var kind chain.ErrorKind
+	if !errors.As(err, &kind) {
+		return
+	}
+	var key rejectKey
+	switch kind {
+	case chain.ErrMissingTxOut, chain.ErrDoubleSpend, chain.ErrAlreadyHave, chain.ErrStore, chain.ErrNotFound:
+		return // may resolve at any moment, or cheap to find again
+	case chain.ErrBadSignature:
+		key = rejectKey{full, true}
+	default:
+		// Every other check covers only what the txid commits to
+		// (inputs with their keys, outputs, payload) and the state
+		// of the tip and the pool.
+		key = rejectKey{id, false}
+	}
+	if _, ok := c.kinds[key]; ok {
+		return
+	}
+	if len(c.order) < c.max {
+		c.order = append(c.order, key)
+	} else {
+		delete(c.kinds, c.order[c.next])
+		c.order[c.next] = key
+		c.next = (c.next + 1) % c.max
+	}
+	c.kinds[key] = kind
+}
+
+func (c *rejectCache) clear() {
+	clear(c.kinds)
+	c.order = c.order[:0]
+	c.next = 0
+}
+
+// Rejected reports whether the pool remembers a rejection of tx (see Add).
+func (p *Pool) Rejected(tx *chain.Tx) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.rejects.lookup(tx.TxID(), tx.Hash())
+	return ok
 }
 
 // lowerRate reports a.Fee/a.Size < b.Fee/b.Size, exactly.
@@ -422,6 +532,7 @@ func (p *Pool) txsBySeq() []*chain.Tx {
 func (p *Pool) HandleTipEvent(ev chain.TipEvent) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.rejects.clear() // a new tip can make a rejected transaction valid
 	if len(ev.Disconnected) == 0 {
 		for _, blk := range ev.Connected {
 			for _, tx := range blk.Txs[1:] {

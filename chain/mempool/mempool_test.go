@@ -2,6 +2,7 @@ package mempool_test
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/gradientcoin/gradientcoin/chain"
@@ -186,5 +187,101 @@ func TestConflictRemovedAndReorgReadds(t *testing.T) {
 	}
 	if !e.pool.Has(conflict.TxID()) {
 		t.Fatal("tx of the disconnected block not back in the pool")
+	}
+}
+
+// TestCheapChecksFirstAndRejectCache: a transaction that does not pay the
+// minimum fee rate, or finds no room, is refused before its signatures are
+// checked (a broken signature is not even noticed); rejections are
+// remembered until the tip moves — by txid when no signature could help
+// (re-signing buys no second check), by full hash for a bad signature (so
+// a broken copy cannot block the real transaction) — in a bounded cache.
+func TestCheapChecksFirstAndRejectCache(t *testing.T) {
+	broken := func(tx *chain.Tx) *chain.Tx {
+		c := *tx
+		c.Inputs = slices.Clone(tx.Inputs)
+		c.Inputs[0].Signature[5] ^= 1
+		return &c
+	}
+	cases := []struct {
+		name string
+		run  func(t *testing.T, e *env)
+	}{
+		{"low fee rate is found before a bad signature", func(t *testing.T, e *env) {
+			cheap := broken(e.g.PayTx(e.out(), 10))
+			if _, err := e.pool.Add(cheap); !errors.Is(err, chain.ErrInsufficientFee) {
+				t.Fatalf("got %v, want ErrInsufficientFee", err)
+			}
+		}},
+		{"a full pool is found before a bad signature", func(t *testing.T, e *env) {
+			first := e.g.PayTx(e.out(), 5000)
+			e.pool = mempool.New(mempool.Config{Chain: e.bc, MaxBytes: first.SerializeSize()})
+			if _, err := e.pool.Add(first); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.pool.Add(broken(e.g.PayTx(e.out(), 1000))); !errors.Is(err, chain.ErrMempoolFull) {
+				t.Fatalf("got %v, want ErrMempoolFull", err)
+			}
+		}},
+		{"a fee rejection is remembered by txid: re-signing does not help", func(t *testing.T, e *env) {
+			tx := e.g.PayTx(e.out(), 10)
+			if _, err := e.pool.Add(tx); !errors.Is(err, chain.ErrInsufficientFee) {
+				t.Fatal(err)
+			}
+			for name, again := range map[string]*chain.Tx{"same bytes": tx, "other signature": broken(tx)} {
+				if _, err := e.pool.Add(again); !errors.Is(err, chain.ErrRecentlyRejected) {
+					t.Fatalf("%s: got %v, want ErrRecentlyRejected", name, err)
+				}
+			}
+		}},
+		{"a bad signature is remembered by full hash: the real tx still enters", func(t *testing.T, e *env) {
+			good := e.g.PayTx(e.out(), 1000)
+			bad := broken(good)
+			if _, err := e.pool.Add(bad); !errors.Is(err, chain.ErrBadSignature) {
+				t.Fatal(err)
+			}
+			if _, err := e.pool.Add(bad); !errors.Is(err, chain.ErrRecentlyRejected) {
+				t.Fatalf("same broken bytes again: %v, want ErrRecentlyRejected", err)
+			}
+			if _, err := e.pool.Add(good); err != nil {
+				t.Fatalf("the correctly signed tx (same txid): %v", err)
+			}
+		}},
+		{"the cache is cleared when the tip moves", func(t *testing.T, e *env) {
+			tx := e.g.PayTx(e.out(), 10)
+			e.pool.Add(tx)
+			e.mine(e.g.NextBlock("next", nil))
+			if _, err := e.pool.Add(tx); !errors.Is(err, chain.ErrInsufficientFee) {
+				t.Fatalf("after a new tip: %v, want the check again (ErrInsufficientFee)", err)
+			}
+		}},
+		{"the cache is bounded: the oldest rejection is forgotten", func(t *testing.T, e *env) {
+			e.pool = mempool.New(mempool.Config{Chain: e.bc, MaxRejects: 2})
+			txs := []*chain.Tx{e.g.PayTx(e.out(), 10), e.g.PayTx(e.out(), 11), e.g.PayTx(e.out(), 12)}
+			for _, tx := range txs {
+				e.pool.Add(tx)
+			}
+			if e.pool.Rejected(txs[0]) || !e.pool.Rejected(txs[1]) || !e.pool.Rejected(txs[2]) {
+				t.Fatalf("remembered: %v %v %v, want false true true", e.pool.Rejected(txs[0]), e.pool.Rejected(txs[1]), e.pool.Rejected(txs[2]))
+			}
+		}},
+		{"missing inputs are not remembered", func(t *testing.T, e *env) {
+			parent := e.g.PayTx(e.out(), 1000)
+			child := e.g.PayTx(e.g.TxOut(parent, 0), 1000)
+			if _, err := e.pool.Add(child); !errors.Is(err, chain.ErrMissingTxOut) {
+				t.Fatal(err)
+			}
+			if _, err := e.pool.Add(parent); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.pool.Add(child); err != nil {
+				t.Fatalf("child after its parent: %v", err)
+			}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.run(t, newEnv(t, mempool.Config{MinFeeRate: 2}))
+		})
 	}
 }

@@ -22,19 +22,37 @@ import (
 // Gossip topics (Config.topicName): "blocks" (compact blocks), "txs"
 // (transactions), "contributions" (announcements). Every message is one
 // zstd frame of its wire encoding; the message id is the SHA-256 of the
-// topic and the data, so the same content is delivered once however
-// many peers relay it. Messages carry no author or signature (the
-// content is what matters; peers are accountable per connection through
-// scoring).
+// topic and the decompressed content, so the same content is delivered
+// (and validated) once however many peers relay it and however they
+// compressed it. Messages carry no author or signature (the content is
+// what matters; peers are accountable per connection through scoring).
 
-// msgID is the content hash of a message.
-func msgID(m *pb.Message) string {
+// msgID is the content hash of a message: of its decompressed payload
+// (under the topic's size limit), or, for data that does not decompress,
+// of the data itself under another tag (the validator rejects it).
+func (n *Node) msgID(m *pb.Message) string {
+	topic := m.GetTopic()
+	limit := wire.MaxFrame
+	switch topic {
+	case n.cfg.topicName("txs"):
+		limit = wire.MaxTxSize
+	case n.cfg.topicName("contributions"):
+		limit = announceLimit
+	}
 	h := sha256.New()
-	h.Write([]byte(m.GetTopic()))
-	h.Write([]byte{0})
-	h.Write(m.Data)
+	h.Write([]byte(topic))
+	if raw, err := n.codec.Decompress(m.Data, limit); err == nil {
+		h.Write([]byte{0})
+		h.Write(raw)
+	} else {
+		h.Write([]byte{1})
+		h.Write(m.Data)
+	}
 	return string(h.Sum(nil))
 }
+
+// announceLimit is the largest contribution announcement (decompressed).
+const announceLimit = 256
 
 // scoreParams: gossipsub's peer score. P4 (invalid message deliveries)
 // is what a Reject feeds: −100 per invalid message squared, so a peer is
@@ -100,7 +118,7 @@ func (n *Node) startGossip() error {
 	sp, st := n.scoreParams()
 	n.ps, err = pubsub.NewGossipSub(n.ctx, n.host,
 		pubsub.WithGossipSubParams(gp),
-		pubsub.WithMessageIdFn(msgID),
+		pubsub.WithMessageIdFn(n.msgID),
 		pubsub.WithNoAuthor(),
 		pubsub.WithPeerScore(sp, st),
 		// Flood our own messages to every topic peer above the publish
@@ -235,7 +253,8 @@ func TxVerdict(err error) pubsub.ValidationResult {
 	}
 	switch k {
 	case chain.ErrAlreadyHave, chain.ErrMempoolFull, chain.ErrInsufficientFee, chain.ErrMissingTxOut,
-		chain.ErrDoubleSpend, chain.ErrImmatureSpend, chain.ErrStore, chain.ErrNotFound, chain.ErrTimeTooNew:
+		chain.ErrDoubleSpend, chain.ErrImmatureSpend, chain.ErrStore, chain.ErrNotFound, chain.ErrTimeTooNew,
+		chain.ErrRecentlyRejected:
 		return pubsub.ValidationIgnore
 	}
 	return pubsub.ValidationReject
@@ -459,7 +478,7 @@ func (n *Node) validateTx(_ context.Context, from peer.ID, msg *pubsub.Message) 
 // sender, checked it against the announced hash and size, and its pool
 // accepted it — so every node that relays an announcement can serve it.
 func (n *Node) validateAnnounce(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
-	raw, err := n.codec.Decompress(msg.Data, 256)
+	raw, err := n.codec.Decompress(msg.Data, announceLimit)
 	if err != nil {
 		return n.reject(from, PenaltyMalformed, "contribution gossip: bad compression", err)
 	}

@@ -52,7 +52,9 @@ type Mempool interface {
 	// ProcessTx validates tx against the best chain and adds it. Kinds
 	// that say nothing about the sender's honesty (chain.ErrAlreadyHave,
 	// ErrMempoolFull, ErrInsufficientFee, ErrMissingTxOut, ErrDoubleSpend,
-	// ErrImmatureSpend, ErrStore) are ignored; other chain kinds reject.
+	// ErrImmatureSpend, ErrStore, ErrRecentlyRejected) are ignored; other
+	// chain kinds reject. It should check the cheap rules (fee rate, room)
+	// before the signatures, as chain/mempool does.
 	ProcessTx(tx *chain.Tx) error
 }
 

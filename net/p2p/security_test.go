@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 
 	"github.com/gradientcoin/gradientcoin/chain"
 	"github.com/gradientcoin/gradientcoin/chain/chaintest"
@@ -303,5 +307,62 @@ func TestJunkCompactBlock(t *testing.T) {
 			}
 			attacker.n.Close()
 		})
+	}
+}
+
+// TestGossipIDOverContent: the gossip message id hashes the decompressed
+// content, so the same transaction compressed two ways is one message:
+// the victim validates it once, not once per encoding (before, each
+// re-compression was a new message and a new round of checks).
+func TestGossipIDOverContent(t *testing.T) {
+	p := chain.DevnetParams()
+	b := newBuilder(t, p)
+	prefix := b.run(3)
+	victim := newTNode(t, p, "victim")
+	a1, a2 := newTNode(t, p, "a1"), newTNode(t, p, "a2")
+	for _, tn := range []*tnode{victim, a1, a2} {
+		tn.feed(t, prefix...)
+	}
+	tx := b.g.PayTx(b.g.CoinbaseOut("b1", 0), 10)
+	plain := wire.DefaultCodec().Compress(nil, tx.Bytes())
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderCRC(true), zstd.WithSingleSegment(true), zstd.WithEncoderLevel(zstd.SpeedBestCompression))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := enc.EncodeAll(tx.Bytes(), nil)
+	enc.Close()
+	if bytes.Equal(plain, other) {
+		t.Fatal("setup: the two encodings are the same bytes")
+	}
+	topic := victim.n.cfg.topicName("txs")
+	id := func(data []byte) string { return victim.n.msgID(&pb.Message{Topic: &topic, Data: data}) }
+	if id(plain) != id(other) {
+		t.Fatal("two encodings of one tx have different message ids")
+	}
+	if id(plain) == id(wire.DefaultCodec().Compress(nil, b.g.PayTx(b.g.CoinbaseOut("b2", 0), 10).Bytes())) {
+		t.Fatal("two txs share a message id")
+	}
+	if id([]byte("junk 1")) == id([]byte("junk 2")) {
+		t.Fatal("two undecodable messages share a message id")
+	}
+
+	connect(t, a1, victim)
+	connect(t, a2, victim)
+	waitMesh(t, []*tnode{victim, a1, a2})
+	count := func() int64 {
+		s := victim.n.Stats()
+		return s.GossipAccepted + s.GossipIgnored + s.GossipRejected
+	}
+	before := count()
+	if err := a1.n.tTxs.Publish(context.Background(), plain); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the victim validates the tx", func() bool { return count() > before })
+	if err := a2.n.tTxs.Publish(context.Background(), other); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // time for a second delivery to be validated, if it were
+	if n := count() - before; n != 1 {
+		t.Fatalf("the victim validated %d messages for one tx in two encodings", n)
 	}
 }

@@ -190,6 +190,8 @@ func TestVerdicts(t *testing.T) {
 		{"snapshot bad", BlockVerdict, fmt.Errorf("import: %w", re(chain.ErrBadSnapshot)), pubsub.ValidationReject},
 		{"snapshot unusable", BlockVerdict, re(chain.ErrSnapshotUnusable), pubsub.ValidationIgnore},
 		{"headers index full", BlockVerdict, re(chain.ErrIndexFull), pubsub.ValidationIgnore},
+		{"block far below the tip", BlockVerdict, re(chain.ErrLowWork), pubsub.ValidationIgnore},
+		{"tx recently rejected", TxVerdict, re(chain.ErrRecentlyRejected), pubsub.ValidationIgnore},
 		{"tx ok", TxVerdict, nil, pubsub.ValidationAccept},
 		{"tx missing input", TxVerdict, re(chain.ErrMissingTxOut), pubsub.ValidationIgnore},
 		{"tx double spend", TxVerdict, re(chain.ErrDoubleSpend), pubsub.ValidationIgnore},

@@ -931,6 +931,14 @@ func (bc *BlockChain) BlockByHash(h Hash) (*Block, error) {
 	return bc.store.FetchBlock(h)
 }
 
+// BlockSize returns the length of a stored block's encoding without
+// reading the block (ErrNotFound if it is not stored).
+func (bc *BlockChain) BlockSize(h Hash) (int, error) { return bc.store.BlockSize(h) }
+
+// BlockBytes returns a stored block's encoding (Block.Bytes) without
+// decoding it: what a node serves to peers.
+func (bc *BlockChain) BlockBytes(h Hash) ([]byte, error) { return bc.store.FetchBlockBytes(h) }
+
 // BlockByHeight returns the main-chain block at height (ErrNotFound above
 // the tip).
 func (bc *BlockChain) BlockByHeight(height uint64) (*Block, error) {

@@ -1,6 +1,7 @@
 package chain_test
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -336,6 +337,24 @@ func TestStoresAgree(t *testing.T) {
 	for i := range a0 {
 		if a0[i] != a1[i] {
 			t.Fatalf("by address entry %d differs", i)
+		}
+	}
+	// Raw block bytes: the encoding as stored, and its size.
+	for _, bc := range chains {
+		for _, b := range []*chain.Block{blocks[3], blocks[len(blocks)-1]} {
+			raw, err := bc.BlockBytes(b.Hash())
+			if err != nil || !bytes.Equal(raw, b.Bytes()) {
+				t.Fatalf("BlockBytes: %v", err)
+			}
+			if n, err := bc.BlockSize(b.Hash()); err != nil || n != len(raw) {
+				t.Fatalf("BlockSize %d, %v; want %d", n, err, len(raw))
+			}
+		}
+		if _, err := bc.BlockBytes(chain.Hash{1}); !errors.Is(err, chain.ErrNotFound) {
+			t.Fatalf("BlockBytes of an unknown block: %v", err)
+		}
+		if _, err := bc.BlockSize(chain.Hash{1}); !errors.Is(err, chain.ErrNotFound) {
+			t.Fatalf("BlockSize of an unknown block: %v", err)
 		}
 	}
 }

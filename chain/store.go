@@ -49,6 +49,12 @@ type Store interface {
 	ForEachHeader(fn func(h *Header, status BlockStatus) error) error
 	// FetchBlock returns a stored block (ErrNotFound if absent).
 	FetchBlock(hash Hash) (*Block, error)
+	// BlockSize returns the length of a stored block's encoding without
+	// copying or decoding it (ErrNotFound if absent).
+	BlockSize(hash Hash) (int, error)
+	// FetchBlockBytes returns a stored block's encoding (Block.Bytes) as
+	// stored, without decoding it (ErrNotFound if absent).
+	FetchBlockBytes(hash Hash) ([]byte, error)
 	// FetchUndo returns a connected block's undo record (ErrNotFound).
 	FetchUndo(hash Hash) ([]byte, error)
 	// State returns the chain state; ok is false for a fresh store.
@@ -154,6 +160,28 @@ func (m *MemStore) FetchBlock(hash Hash) (*Block, error) {
 		return nil, ruleError(ErrNotFound, "block %s not stored", hash)
 	}
 	return DecodeBlock(raw)
+}
+
+// BlockSize implements Store.
+func (m *MemStore) BlockSize(hash Hash) (int, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	raw, ok := m.blocks[hash]
+	if !ok {
+		return 0, ruleError(ErrNotFound, "block %s not stored", hash)
+	}
+	return len(raw), nil
+}
+
+// FetchBlockBytes implements Store.
+func (m *MemStore) FetchBlockBytes(hash Hash) ([]byte, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	raw, ok := m.blocks[hash]
+	if !ok {
+		return nil, ruleError(ErrNotFound, "block %s not stored", hash)
+	}
+	return slices.Clone(raw), nil
 }
 
 // FetchUndo implements Store.

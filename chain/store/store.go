@@ -270,6 +270,44 @@ func (s *Store) FetchBlock(hash chain.Hash) (*chain.Block, error) {
 	return blk, nil
 }
 
+// BlockSize implements chain.Store: the stored value's length, read in
+// place (bbolt values live in the memory-mapped file).
+func (s *Store) BlockSize(hash chain.Hash) (int, error) {
+	size := -1
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketBlocks).Get(hash[:]); v != nil {
+			size = len(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, storeErr("block size", err)
+	}
+	if size < 0 {
+		return 0, notFound("block %s not stored", hash)
+	}
+	return size, nil
+}
+
+// FetchBlockBytes implements chain.Store: the stored encoding, copied out
+// of the read transaction, not decoded.
+func (s *Store) FetchBlockBytes(hash chain.Hash) ([]byte, error) {
+	var raw []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketBlocks).Get(hash[:]); v != nil {
+			raw = append([]byte(nil), v...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, storeErr("fetch block", err)
+	}
+	if raw == nil {
+		return nil, notFound("block %s not stored", hash)
+	}
+	return raw, nil
+}
+
 // FetchUndo implements chain.Store.
 func (s *Store) FetchUndo(hash chain.Hash) ([]byte, error) {
 	var raw []byte

@@ -54,6 +54,12 @@ func (a *ChainAdapter) HaveBlock(h chain.Hash) bool { return a.BC.HaveBlock(h) }
 // BlockByHash implements Chain.
 func (a *ChainAdapter) BlockByHash(h chain.Hash) (*chain.Block, error) { return a.BC.BlockByHash(h) }
 
+// BlockSize implements Chain.
+func (a *ChainAdapter) BlockSize(h chain.Hash) (int, error) { return a.BC.BlockSize(h) }
+
+// BlockBytes implements Chain.
+func (a *ChainAdapter) BlockBytes(h chain.Hash) ([]byte, error) { return a.BC.BlockBytes(h) }
+
 // Locator implements Chain.
 func (a *ChainAdapter) Locator() []chain.Hash {
 	loc, err := a.BC.BlockLocator(chain.ZeroHash)

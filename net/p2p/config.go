@@ -95,6 +95,10 @@ type Config struct {
 	BodyBatch        int
 	BodyWindow       int
 	MinimumChainWork *big.Int
+	// MaxSyncBytes bounds the bytes of block bodies the sync loop holds
+	// received and not yet processed: at most MaxSyncBytes plus the one
+	// batch being processed (BodyBatch × MaxBlockSize at worst).
+	MaxSyncBytes int64
 
 	// GossipHeartbeat is gossipsub's heartbeat (mesh maintenance).
 	GossipHeartbeat time.Duration
@@ -141,6 +145,7 @@ func DefaultConfig() Config {
 		CatchUpBlocks:       6,
 		BodyBatch:           16,
 		BodyWindow:          16,
+		MaxSyncBytes:        256 << 20,
 		EnableMDNS:          true,
 		GossipHeartbeat:     time.Second,
 		CompressionLevel:    wire.DefaultLevel,
@@ -225,6 +230,8 @@ func (c *Config) validate() error {
 		return errorf(ErrConfig, "config: timeouts must be positive")
 	case c.SyncInterval <= 0 || c.StatusInterval <= 0 || c.GossipHeartbeat <= 0 || c.ScoreHalfLife <= 0 || c.BanDuration <= 0:
 		return errorf(ErrConfig, "config: intervals must be positive")
+	case c.MaxSyncBytes < 1:
+		return errorf(ErrConfig, "config: MaxSyncBytes %d must be positive", c.MaxSyncBytes)
 	case c.BodyBatch < 1 || c.BodyBatch > wire.MaxBlocksPerRequest || c.BodyWindow < 1:
 		return errorf(ErrConfig, "config: BodyBatch %d outside [1, %d] or BodyWindow %d < 1", c.BodyBatch, wire.MaxBlocksPerRequest, c.BodyWindow)
 	}

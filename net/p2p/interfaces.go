@@ -28,6 +28,11 @@ type Chain interface {
 	HaveBlock(hash chain.Hash) bool
 	// BlockByHash returns a stored block on any branch.
 	BlockByHash(hash chain.Hash) (*chain.Block, error)
+	// BlockSize returns the length of a stored block's encoding without
+	// reading it, and BlockBytes the encoding itself, not decoded: what
+	// the node serves (the byte budget is charged with the size first).
+	BlockSize(hash chain.Hash) (int, error)
+	BlockBytes(hash chain.Hash) ([]byte, error)
 	// Locator returns a block locator for the best chain (tip first,
 	// exponentially spaced, genesis last).
 	Locator() []chain.Hash

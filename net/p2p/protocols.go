@@ -114,22 +114,29 @@ func (n *Node) serveBlocks(p peer.ID, s network.Stream) error {
 	if err != nil {
 		return err
 	}
+	// One block in memory at a time, as stored (no decode, no
+	// re-encode), and only after the peer's byte budget took its size.
+	c := n.deps.Chain
 	for _, h := range hashes {
-		b, err := n.deps.Chain.BlockByHash(h)
-		if err != nil || b == nil {
-			if err := n.codec.WriteBlobStatus(s, wire.BlobNotFound); err != nil {
-				return err
+		status := byte(wire.BlobFound)
+		var data []byte
+		size, err := c.BlockSize(h)
+		switch {
+		case err != nil:
+			status = wire.BlobNotFound
+		case !n.peers.allowBytes(p, size):
+			status = wire.BlobBusy
+		default:
+			if data, err = c.BlockBytes(h); err != nil {
+				status = wire.BlobNotFound
 			}
-			continue
 		}
-		data := b.Bytes()
-		if !n.peers.allowBytes(p, len(data)) {
-			if err := n.codec.WriteBlobStatus(s, wire.BlobBusy); err != nil {
-				return err
-			}
-			continue
+		if status != wire.BlobFound {
+			err = n.codec.WriteBlobStatus(s, status)
+		} else {
+			err = n.codec.WriteBlob(s, data)
 		}
-		if err := n.codec.WriteBlob(s, data); err != nil {
+		if err != nil {
 			return err
 		}
 	}
@@ -339,15 +346,30 @@ func (n *Node) fetchHeaders(ctx context.Context, p peer.ID, locator []chain.Hash
 }
 
 // fetchBlocks asks p for the bodies of hashes and returns those it had,
-// verified against their headers (wire.VerifyBody); missing entries are
-// nil. Any malformed or mismatched body fails the whole request and
-// penalises p.
-func (n *Node) fetchBlocks(ctx context.Context, p peer.ID, hashes []chain.Hash) ([]*chain.Block, error) {
+// verified against their headers (wire.VerifyBody), with their sizes as
+// received; missing entries are nil. Any malformed or mismatched body
+// fails the whole request and penalises p. admit, if set, is called with
+// each body's declared size before the body is read: its error ends the
+// request there (the stream is reset) and is returned with the blocks
+// read so far (out and sizes then cover only those), without a penalty;
+// so does a Busy answer (wire.ErrBusy: the responder's byte budget).
+func (n *Node) fetchBlocks(ctx context.Context, p peer.ID, hashes []chain.Hash, admit func(size int) error) ([]*chain.Block, []int, error) {
 	out := make([]*chain.Block, len(hashes))
+	sizes := make([]int, len(hashes))
+	read := 0
+	var admitErr error
+	if admit != nil {
+		inner := admit
+		admit = func(size int) error {
+			admitErr = inner(size)
+			return admitErr
+		}
+	}
 	err := n.request(ctx, p, n.proto.blocks, wire.EncodeHashes(hashes), func(r io.Reader) error {
 		for i, h := range hashes {
-			raw, err := n.codec.ReadBlob(r, n.cfg.MaxBlockSize)
-			if errors.Is(err, wire.ErrNotFound) || errors.Is(err, wire.ErrBusy) {
+			raw, err := n.codec.ReadBlobFunc(r, n.cfg.MaxBlockSize, admit)
+			if errors.Is(err, wire.ErrNotFound) {
+				read = i + 1
 				continue
 			}
 			if err != nil {
@@ -357,21 +379,24 @@ func (n *Node) fetchBlocks(ctx context.Context, p peer.ID, hashes []chain.Hash) 
 			if err != nil {
 				return err
 			}
-			out[i] = b
+			out[i], sizes[i], read = b, len(raw), i+1
 		}
 		return nil
 	})
 	n.stats.bodyFetches.Add(1)
+	if err != nil && (errors.Is(err, wire.ErrBusy) || admitErr != nil && errors.Is(err, admitErr)) {
+		return out[:read], sizes[:read], err
+	}
 	if err != nil {
 		n.penaliseResponse(p, "blocks", err)
-		return nil, err
+		return nil, nil, err
 	}
-	return out, nil
+	return out, sizes, nil
 }
 
 // fetchBlock fetches one body from p.
 func (n *Node) fetchBlock(ctx context.Context, p peer.ID, h chain.Hash) (*chain.Block, error) {
-	bs, err := n.fetchBlocks(ctx, p, []chain.Hash{h})
+	bs, _, err := n.fetchBlocks(ctx, p, []chain.Hash{h}, nil)
 	if err != nil {
 		return nil, err
 	}

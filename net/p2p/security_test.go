@@ -366,3 +366,100 @@ func TestGossipIDOverContent(t *testing.T) {
 		t.Fatalf("the victim validated %d messages for one tx in two encodings", n)
 	}
 }
+
+// rawCountingChain counts how a serving node reads blocks.
+type rawCountingChain struct {
+	*ChainAdapter
+	decoded, raw atomic.Int64
+}
+
+func (c *rawCountingChain) BlockByHash(h chain.Hash) (*chain.Block, error) {
+	c.decoded.Add(1)
+	return c.ChainAdapter.BlockByHash(h)
+}
+
+func (c *rawCountingChain) BlockBytes(h chain.Hash) ([]byte, error) {
+	c.raw.Add(1)
+	return c.ChainAdapter.BlockBytes(h)
+}
+
+// TestServeBlocksRaw: bodies are served as stored — no decode, no
+// re-encode — and the peer's byte budget is charged with the stored size
+// before the block is read: a peer over its budget gets Busy and costs no
+// read at all.
+func TestServeBlocksRaw(t *testing.T) {
+	p := chain.DevnetParams()
+	b := newBuilder(t, p)
+	blocks := b.run(4, chaintest.Contributions(1))
+	cases := []struct {
+		name     string
+		rate     float64
+		wantErr  error
+		wantRead int64
+	}{
+		{"within the budget: raw bytes", 64 << 20, nil, 3},
+		{"over the budget: Busy before any read", 100, wire.ErrBusy, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rc := &rawCountingChain{}
+			server := newTNode(t, p, "server", func(cfg *Config, d *Deps) {
+				cfg.ServeByteRate = c.rate
+				rc.ChainAdapter = d.Chain.(*ChainAdapter)
+				d.Chain = rc
+			})
+			server.feed(t, blocks...)
+			client := newTNode(t, p, "client")
+			connect(t, client, server)
+			hs := []chain.Hash{blocks[1].Hash(), blocks[2].Hash(), blocks[3].Hash()}
+			got, _, err := client.n.fetchBlocks(context.Background(), server.n.ID(), hs, nil)
+			if !errors.Is(err, c.wantErr) {
+				t.Fatalf("fetch: %v, want %v", err, c.wantErr)
+			}
+			if c.wantErr == nil {
+				for i, blk := range got {
+					if blk == nil || blk.Hash() != hs[i] {
+						t.Fatalf("block %d not served", i)
+					}
+				}
+			}
+			if n := rc.decoded.Load(); n != 0 {
+				t.Fatalf("the server decoded %d blocks to serve them", n)
+			}
+			if n := rc.raw.Load(); n != c.wantRead {
+				t.Fatalf("the server read %d blocks, want %d", n, c.wantRead)
+			}
+		})
+	}
+}
+
+// TestSyncBytesBounded: a late node whose sync byte budget holds only a
+// few blocks still syncs a chain of blocks carrying contributions, and
+// never holds more body bytes than MaxSyncBytes plus the batch it is
+// processing (before, BodyWindow × BodyBatch blocks could be in flight:
+// about 5 GB at mainnet's MaxBlockSize).
+func TestSyncBytesBounded(t *testing.T) {
+	p := chain.DevnetParams()
+	b := newBuilder(t, p)
+	blocks := b.run(60, chaintest.Contributions(1))
+	biggest := 0
+	for _, blk := range blocks {
+		biggest = max(biggest, blk.SerializeSize())
+	}
+	const batch = 4
+	budget := int64(3 * biggest)
+	src := newTNodeOn(t, chainOf(t, p, blocks), "source")
+	late := newTNode(t, p, "late", func(c *Config, _ *Deps) {
+		c.MaxSyncBytes = budget
+		c.BodyBatch = batch
+		c.BodyWindow = 8
+	})
+	connect(t, late, src)
+	want := blocks[len(blocks)-1].Hash()
+	waitFor(t, 30*time.Second, "the late node at the tip", func() bool { return late.tip() == want })
+	peak := late.n.sync.peakBytes.Load()
+	t.Logf("peak body bytes held: %d (budget %d, batch at most %d)", peak, budget, batch*biggest)
+	if peak == 0 || peak > budget+int64(batch*biggest) {
+		t.Fatalf("peak %d bytes held, want within %d + %d", peak, budget, batch*biggest)
+	}
+}

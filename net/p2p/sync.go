@@ -60,6 +60,8 @@ type syncer struct {
 	// Only the sync goroutine touches the fields below.
 	snapTried map[chain.Hash]bool // snapshots attempted (one attempt each)
 	backoff   map[peer.ID]syncBackoff
+	// peakBytes is the most body bytes a download held (for tests).
+	peakBytes atomic.Int64
 }
 
 type syncBackoff struct {
@@ -166,8 +168,8 @@ func (s *syncer) fail(p peer.ID, st *wire.Status, err error) {
 		n.peers.setStatus(p, nil)
 	}
 	switch {
-	case errors.Is(err, errSyncNotYet):
-		// Not the peer's fault: it is ahead of our clock.
+	case errors.Is(err, errSyncNotYet), errors.Is(err, wire.ErrBusy):
+		// Not the peer's fault: it is ahead of our clock, or busy.
 	case errors.Is(err, errLiedAboutWork), errors.Is(err, chain.ErrLowWork):
 		n.misbehave(p, PenaltyLiedAboutWork, "advertised more work than its headers and blocks show", err)
 	case errors.Is(err, ErrBadPeerData), errors.Is(err, wire.ErrMalformed), errors.Is(err, wire.ErrTooLarge),
@@ -323,6 +325,7 @@ func (s *syncer) checkHeaders(p peer.ID, hdrs []chain.Header, prev chain.Hash) (
 
 type batchResult struct {
 	blocks []*chain.Block
+	sizes  []int // bytes received per block (held in the byte budget until processed)
 	err    error
 }
 
@@ -331,17 +334,100 @@ type batchResult struct {
 // admits, leaving room for status and headers requests.
 const perPeerRequests = 4
 
+// errNoRoom ends a body request whose next body does not fit the byte
+// budget; the rest of the batch is asked for again once there is room.
+var errNoRoom = errorf(ErrQueueFull, "sync byte budget full")
+
+// byteBudget bounds the bytes of bodies received and not yet processed
+// (Config.MaxSyncBytes). The batch being processed (head) may always take
+// bytes — it is what frees them — so the bytes held never exceed
+// MaxSyncBytes plus that one batch (at most BodyBatch × MaxBlockSize).
+type byteBudget struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	max  int64
+	used int64
+	peak int64
+	head int
+	done bool
+}
+
+func newByteBudget(max int64) *byteBudget {
+	b := &byteBudget{max: max}
+	b.cond = sync.NewCond(&b.mu)
+	return b
+}
+
+// tryTake takes n bytes for batch if they fit (or batch is the head).
+func (b *byteBudget) tryTake(batch, n int) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if batch != b.head && b.used+int64(n) > b.max {
+		return false
+	}
+	b.used += int64(n)
+	b.peak = max(b.peak, b.used)
+	return true
+}
+
+// wait blocks until n bytes would fit for batch, or the budget is closed.
+func (b *byteBudget) wait(batch, n int) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for !b.done && batch != b.head && b.used+int64(n) > b.max {
+		b.cond.Wait()
+	}
+	if b.done {
+		return errorf(ErrClosed, "download ended")
+	}
+	return nil
+}
+
+func (b *byteBudget) give(n int) {
+	b.mu.Lock()
+	b.used -= int64(n)
+	b.mu.Unlock()
+	b.cond.Broadcast()
+}
+
+func (b *byteBudget) setHead(batch int) {
+	b.mu.Lock()
+	b.head = batch
+	b.mu.Unlock()
+	b.cond.Broadcast()
+}
+
+func (b *byteBudget) close() {
+	b.mu.Lock()
+	b.done = true
+	b.mu.Unlock()
+	b.cond.Broadcast()
+}
+
 // download fetches the bodies of need (in chain order) and processes
 // them in order. Workers are pinned to sources (at most perPeerRequests
 // per peer); at most BodyWindow batches are fetched ahead of the one
-// being processed, which bounds memory.
+// being processed, and the bodies received and not yet processed stay
+// within MaxSyncBytes (plus the batch being processed), which bounds
+// memory.
 func (s *syncer) download(best peer.ID, need []chain.Hash, peers []peerStatus) error {
 	n := s.n
 	ctx, cancel := context.WithCancel(n.ctx)
+	budget := newByteBudget(n.cfg.MaxSyncBytes)
 	var wg sync.WaitGroup
 	defer func() {
 		cancel() // first, so that every goroutine below can return
+		budget.close()
 		wg.Wait()
+		budget.mu.Lock()
+		peak := budget.peak
+		budget.mu.Unlock()
+		for {
+			old := s.peakBytes.Load()
+			if peak <= old || s.peakBytes.CompareAndSwap(old, peak) {
+				break
+			}
+		}
 	}()
 
 	sources := []peer.ID{best}
@@ -384,13 +470,14 @@ func (s *syncer) download(best peer.ID, need []chain.Hash, peers []peerStatus) e
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				blocks, err := s.fetchBatch(ctx, src, best, batches[i])
-				results[i] <- batchResult{blocks, err}
+				blocks, sizes, err := s.fetchBatch(ctx, src, best, i, batches[i], budget)
+				results[i] <- batchResult{blocks, sizes, err}
 			}
 		}()
 	}
 
 	for i := range batches {
+		budget.setHead(i)
 		var r batchResult
 		select {
 		case r = <-results[i]:
@@ -400,8 +487,10 @@ func (s *syncer) download(best peer.ID, need []chain.Hash, peers []peerStatus) e
 		if r.err != nil {
 			return r.err
 		}
-		for _, b := range r.blocks {
+		for j, b := range r.blocks {
 			err := n.deps.Chain.ProcessBlock(b)
+			r.blocks[j] = nil
+			budget.give(r.sizes[j])
 			if err == nil {
 				n.stats.blocksSynced.Add(1)
 				continue
@@ -420,43 +509,95 @@ func (s *syncer) download(best peer.ID, need []chain.Hash, peers []peerStatus) e
 	return nil
 }
 
-// fetchBatch fetches a batch from src, then whatever src lacked from best.
-func (s *syncer) fetchBatch(ctx context.Context, src, best peer.ID, hashes []chain.Hash) ([]*chain.Block, error) {
-	n := s.n
-	out, err := n.fetchBlocks(ctx, src, hashes)
+// fetchBatch fetches batch idx from src, then whatever src lacked from
+// best, taking each body's size from budget before reading it: when a
+// body does not fit, the request ends there and the rest is asked for
+// again once there is room.
+func (s *syncer) fetchBatch(ctx context.Context, src, best peer.ID, idx int, hashes []chain.Hash, budget *byteBudget) ([]*chain.Block, []int, error) {
+	out := make([]*chain.Block, len(hashes))
+	sizes := make([]int, len(hashes))
+	// from fetches the entries at pos from p into out; it returns the
+	// positions p did not have.
+	from := func(p peer.ID, pos []int) ([]int, error) {
+		var missing []int
+		need := 0 // the size of a body that did not fit
+		var busyFor time.Duration
+		for len(pos) > 0 {
+			if err := budget.wait(idx, need); err != nil {
+				return nil, err
+			}
+			hs := make([]chain.Hash, len(pos))
+			for k, i := range pos {
+				hs[k] = hashes[i]
+			}
+			taken := 0
+			got, gotSizes, err := s.n.fetchBlocks(ctx, p, hs, func(size int) error {
+				if !budget.tryTake(idx, size) {
+					need = size
+					return errNoRoom
+				}
+				taken += size
+				return nil
+			})
+			busy := errors.Is(err, wire.ErrBusy)
+			if err != nil && !busy && !errors.Is(err, errNoRoom) {
+				budget.give(taken)
+				return nil, err
+			}
+			for k, b := range got {
+				if b == nil {
+					missing = append(missing, pos[k])
+					continue
+				}
+				out[pos[k]], sizes[pos[k]] = b, gotSizes[k]
+			}
+			pos = pos[len(got):]
+			if busy && len(pos) > 0 {
+				// The peer's serving budget is spent: ask again shortly
+				// (not its fault), giving up after RequestTimeout.
+				d := min(100*time.Millisecond<<min(busyFor/(100*time.Millisecond), 4), time.Second)
+				if busyFor += d; busyFor > s.n.cfg.RequestTimeout {
+					return nil, err
+				}
+				select {
+				case <-time.After(d):
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+			}
+		}
+		return missing, nil
+	}
+	all := make([]int, len(hashes))
+	for i := range all {
+		all[i] = i
+	}
+	missing, err := from(src, all)
 	if err != nil {
 		if src == best {
-			return nil, err
+			return nil, nil, err
 		}
-		out = make([]*chain.Block, len(hashes))
-	}
-	var missing []int
-	for i, b := range out {
-		if b == nil {
-			missing = append(missing, i)
+		missing = nil
+		for i, b := range out {
+			if b == nil {
+				missing = append(missing, i)
+			}
 		}
 	}
 	if len(missing) == 0 {
-		return out, nil
+		return out, sizes, nil
 	}
 	if src == best {
-		return nil, errorf(ErrNotFound, "peer %s lacks %d of the blocks its headers list", best, len(missing))
+		return nil, nil, errorf(ErrNotFound, "peer %s lacks %d of the blocks its headers list", best, len(missing))
 	}
-	retry := make([]chain.Hash, len(missing))
-	for j, i := range missing {
-		retry[j] = hashes[i]
-	}
-	got, err := n.fetchBlocks(ctx, best, retry)
+	still, err := from(best, missing)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	for j, i := range missing {
-		if got[j] == nil {
-			return nil, errorf(ErrNotFound, "peer %s lacks block %s its headers list", best, retry[j])
-		}
-		out[i] = got[j]
+	if len(still) > 0 {
+		return nil, nil, errorf(ErrNotFound, "peer %s lacks block %s its headers list", best, hashes[still[0]])
 	}
-	return out, nil
+	return out, sizes, nil
 }
 
 // snapSync fetches and imports the weights snapshot st advertises.

@@ -340,6 +340,20 @@ func (s *staticChain) BlockByHash(h chain.Hash) (*chain.Block, error) {
 	}
 	return nil, chain.RuleError{Err: chain.ErrNotFound, Description: "no block " + h.String()}
 }
+func (s *staticChain) BlockSize(h chain.Hash) (int, error) {
+	b, err := s.BlockByHash(h)
+	if err != nil {
+		return 0, err
+	}
+	return b.SerializeSize(), nil
+}
+func (s *staticChain) BlockBytes(h chain.Hash) ([]byte, error) {
+	b, err := s.BlockByHash(h)
+	if err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
 func (s *staticChain) Locator() []chain.Hash { return []chain.Hash{s.last().Hash(), s.p.GenesisHash} }
 func (s *staticChain) HeadersAfter(loc []chain.Hash, stop chain.Hash, max int) []chain.Header {
 	start := 0

@@ -90,6 +90,14 @@ func (c *Codec) WriteBlobStatus(w io.Writer, status byte) error {
 // size above maxSize, ErrMalformed for frames that do not add up to the
 // declared size.
 func (c *Codec) ReadBlob(r io.Reader, maxSize int) ([]byte, error) {
+	return c.ReadBlobFunc(r, maxSize, nil)
+}
+
+// ReadBlobFunc is ReadBlob that, for a found object whose declared size
+// is within maxSize, calls admit(size) before reading any of its frames:
+// an error from admit is returned as is (the caller can stop there, and
+// bound the memory it gives to objects by their declared sizes).
+func (c *Codec) ReadBlobFunc(r io.Reader, maxSize int, admit func(size int) error) ([]byte, error) {
 	head, err := c.ReadMsg(r, 9)
 	if err != nil {
 		return nil, err
@@ -116,6 +124,11 @@ func (c *Codec) ReadBlob(r io.Reader, maxSize int) ([]byte, error) {
 	size := binary.LittleEndian.Uint64(head[1:])
 	if size > uint64(maxSize) {
 		return nil, errorf(ErrTooLarge, "blob of %d bytes exceeds the limit %d", size, maxSize)
+	}
+	if admit != nil {
+		if err := admit(int(size)); err != nil {
+			return nil, err
+		}
 	}
 	var out []byte
 	for uint64(len(out)) < size {

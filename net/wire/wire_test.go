@@ -386,6 +386,37 @@ func TestBlobStream(t *testing.T) {
 	}
 }
 
+// TestReadBlobFunc: admit sees the declared size before any frame is
+// read, and its error stops the read.
+func TestReadBlobFunc(t *testing.T) {
+	c := DefaultCodec()
+	data := bytes.Repeat([]byte("x"), 3*MaxFrame/2)
+	stop := errors.New("no room")
+	for _, tc := range []struct {
+		name    string
+		admit   error
+		wantErr error
+	}{
+		{"admitted", nil, nil},
+		{"refused", stop, stop},
+	} {
+		var buf bytes.Buffer
+		c.WriteBlob(&buf, data)
+		total := buf.Len()
+		seen := -1
+		got, err := c.ReadBlobFunc(&buf, len(data), func(size int) error { seen = size; return tc.admit })
+		if seen != len(data) {
+			t.Fatalf("%s: admit saw %d, want %d", tc.name, seen, len(data))
+		}
+		if !errors.Is(err, tc.wantErr) || (err == nil && !bytes.Equal(got, data)) {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if tc.admit != nil && total-buf.Len() > 64 {
+			t.Fatalf("%s: %d bytes read past the head", tc.name, total-buf.Len())
+		}
+	}
+}
+
 func TestStreamRejects(t *testing.T) {
 	c := DefaultCodec()
 	frame := func(raw []byte) []byte {

@@ -62,12 +62,31 @@ type ProcessResult struct {
 // taken off the main chain, old tip first; Connected the blocks put on it,
 // oldest first. A mempool returns the transactions of Disconnected blocks
 // and drops those of Connected ones.
+//
+// In a reorg deeper than ReorgFullBlocks, only the ReorgFullBlocks newest
+// blocks of each list are whole: the older ones carry their header and
+// transactions but not their contributions (Contributions nil; the header
+// still commits to them; BlockByHash has them), so that a deep reorg does
+// not hold every contribution of both branches in memory.
 type TipEvent struct {
 	Hash         Hash
 	Height       uint64
 	Header       Header
 	Connected    []*Block
 	Disconnected []*Block
+}
+
+// ReorgFullBlocks is how many blocks of each side of a reorg stay whole
+// in memory (and in the TipEvent); see TipEvent.
+const ReorgFullBlocks = 8
+
+// withoutContributions returns b without its contributions (b itself if
+// it has none): header and transactions only.
+func (b *Block) withoutContributions() *Block {
+	if len(b.Contributions) == 0 {
+		return b
+	}
+	return &Block{Header: b.Header, Txs: b.Txs}
 }
 
 // ChainTip describes the main chain's tip and what a block template on top
@@ -649,6 +668,9 @@ func (bc *BlockChain) reorganize(target *blockNode, have map[Hash]*Block) (TipEv
 		if supply, err = applySupply(supply, &delta); err != nil {
 			return TipEvent{}, nil, err
 		}
+		if len(disc) >= ReorgFullBlocks {
+			blk = blk.withoutContributions()
+		}
 		disc = append(disc, connectStep{node: d, blk: blk, delta: delta,
 			state: ChainState{Tip: d.parent.hash, Height: d.parent.height, Supply: supply}})
 	}
@@ -664,6 +686,7 @@ func (bc *BlockChain) reorganize(target *blockNode, have map[Hash]*Block) (TipEv
 		w = nil
 	}
 	var conn []connectStep
+	lastCkpt := -1
 	parentRoot := fork.header.StateRoot
 	for _, a := range attach {
 		blk, err := bc.fetchBlock(a.hash, have)
@@ -709,9 +732,21 @@ func (bc *BlockChain) reorganize(target *blockNode, have map[Hash]*Block) (TipEv
 		step := connectStep{node: a, blk: blk, delta: delta, undo: EncodeUndo(undo),
 			state: ChainState{Tip: a.hash, Height: a.height, Supply: supply}}
 		if a.height%bc.interval == 0 && w != nil && role != roleSnapshot {
+			// Only the newest checkpoint of the branch is kept (one copy
+			// of the weights however deep the reorg; checkpoints are
+			// derived data, and the checkpointer keeps only the newest).
+			if lastCkpt >= 0 {
+				conn[lastCkpt].ckpt = nil
+			}
+			lastCkpt = len(conn)
 			step.ckpt = slices.Clone(w) // (the snapshot's checkpoint exists)
 		}
 		conn = append(conn, step)
+		// Blocks older than the newest ReorgFullBlocks are held (for the
+		// tip event) without their contributions, which were applied.
+		if k := len(conn) - 1 - ReorgFullBlocks; k >= 0 && !conn[k].node.unsaved {
+			conn[k].blk = conn[k].blk.withoutContributions()
+		}
 	}
 
 	// Everything validated: write, one store transaction per block.

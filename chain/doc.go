@@ -46,7 +46,16 @@
 // state root (state.Apply); only if all pass is the store written, one
 // Store.Commit (UTXO delta, undo record, tip) per disconnected or connected
 // block. A failing block is marked invalid with its descendants and the tip
-// stays. A store failure is never a verdict: a block that was to be
+// stays. Memory of a reorg of D blocks (all-or-nothing, so everything to
+// write is held until the writes): per block of either side its header,
+// transactions, UTXO delta and undo record — about three times its
+// transaction bytes, at most 3 × (MaxBlockSize − MaxGradientSize), ~6 MiB
+// on mainnet — plus ReorgFullBlocks whole blocks per side (older ones drop
+// their contributions once applied; TipEvent says so) and two copies of
+// the weights (the working copy and the newest checkpoint of the branch:
+// older checkpoint copies are dropped). Before, every block was held whole
+// (~19.7 MB each on mainnet) with a weights copy per checkpoint interval.
+// A store failure is never a verdict: a block that was to be
 // written with its connect commit leaves the index again (it can be
 // processed anew), and the next activation scans the whole index for a
 // stored branch with more work.

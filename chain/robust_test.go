@@ -3,6 +3,7 @@ package chain_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -437,5 +438,52 @@ func TestCheckpointQueries(t *testing.T) {
 	}
 	if n := be.n.Load() - before; n != 0 {
 		t.Fatalf("%d de-sketches while answering checkpoint queries: a replay", n)
+	}
+}
+
+// TestDeepReorgHoldsBoundedBlocks: a reorg keeps whole (with their
+// contributions) only the ReorgFullBlocks newest blocks of each side and
+// one copy of the weights for a checkpoint; the older blocks reach the tip
+// event with their header and transactions only. The result is the same.
+func TestDeepReorgHoldsBoundedBlocks(t *testing.T) {
+	const depth = 30
+	g, err := chaintest.NewGenerator(chaintest.Params())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc, err := chain.New(chain.Config{Params: g.Params, Store: chain.NewMemStore(), CheckpointInterval: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bc.Close()
+	mainBr := g.Branch("m", depth, 10, 1) // contributions in every block
+	g.SetTip("genesis")
+	fork := g.Branch("f", depth+1, 30, 1)
+	process(t, bc, mainBr...)
+	var last chain.TipEvent
+	cancel := bc.Subscribe(func(ev chain.TipEvent) { last = ev })
+	defer cancel()
+	process(t, bc, fork...)
+	if len(last.Disconnected) != depth || len(last.Connected) != depth+1 {
+		t.Fatalf("reorg event: %d disconnected, %d connected", len(last.Disconnected), len(last.Connected))
+	}
+	check := func(side string, got, want []*chain.Block, whole func(i int) bool) {
+		for i, b := range got {
+			w := want[i]
+			if b.Header != w.Header || len(b.Txs) != len(w.Txs) || b.Txs[len(b.Txs)-1].Hash() != w.Txs[len(w.Txs)-1].Hash() {
+				t.Fatalf("%s block %d: header or transactions differ", side, i)
+			}
+			if whole(i) != (len(b.Contributions) == len(w.Contributions)) || !whole(i) && b.Contributions != nil {
+				t.Fatalf("%s block %d: %d contributions held, want whole=%v", side, i, len(b.Contributions), whole(i))
+			}
+		}
+	}
+	disc := slices.Clone(mainBr)
+	slices.Reverse(disc) // old tip first
+	check("disconnected", last.Disconnected, disc, func(i int) bool { return i < chain.ReorgFullBlocks })
+	check("connected", last.Connected, fork, func(i int) bool { return i >= len(fork)-chain.ReorgFullBlocks })
+	sameWeights(t, "weights after the reorg", bc.Weights(), g.Weights(fmt.Sprintf("f%d", depth+1)))
+	if !bc.HasCheckpoint(fork[27].Hash()) || bc.HasCheckpoint(fork[23].Hash()) {
+		t.Fatal("want only the newest checkpoint of the new branch (height 28) saved by the reorg")
 	}
 }

@@ -255,19 +255,46 @@ func (n *Node) template(tip chain.ChainTip, w []float32, contribs [][]byte) (*ch
 		Timestamp:    ts,
 		Bits:         tip.NextBits,
 	}
+	blk.Header.StateRoot = tip.Header.StateRoot
 	if len(contribs) > 0 {
-		wn := append([]float32(nil), w...)
-		if err := state.ApplyWith(n.dev.backend, p.Training, wn, [32]byte(tip.Hash), contribs); err != nil {
+		root, err := templateRoot(n.dev.backend, p, w, tip.Hash, contribs)
+		if err != nil {
 			return nil, fmt.Errorf("node: template: applying contributions: %w", err)
 		}
-		blk.Header.StateRoot = chain.Hash(p.Training.Root(wn))
-	} else {
-		blk.Header.StateRoot = tip.Header.StateRoot
+		blk.Header.StateRoot = root
 	}
-	if err := n.bc.CheckBlockTemplate(blk, now); err != nil {
+	err := n.bc.CheckBlockTemplate(blk, now)
+	if err != nil && len(contribs) > 0 && n.dev.backend != nil && errors.Is(err, chain.ErrBadStateRoot) {
+		// CheckBlockTemplate applies on the CPU reference: the device
+		// computed other weights. Never mine its root; use the CPU's.
+		root, rerr := templateRoot(nil, p, w, tip.Hash, contribs)
+		if rerr != nil {
+			return nil, fmt.Errorf("node: template: applying contributions: %w", rerr)
+		}
+		blk.Header.StateRoot = root
+		err = n.bc.CheckBlockTemplate(blk, now)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("node: template at height %d: %w", height, err)
 	}
 	return blk, nil
+}
+
+// templateRoot returns the state root after applying contribs to a copy
+// of w (the weights at parent), de-sketching on backend and, if that
+// fails (a device error is not the contributions' fault), on the CPU
+// reference.
+func templateRoot(backend state.Backend, p *chain.Params, w []float32, parent chain.Hash, contribs [][]byte) (chain.Hash, error) {
+	wn := append([]float32(nil), w...)
+	err := state.ApplyWith(backend, p.Training, wn, [32]byte(parent), contribs)
+	if err != nil && backend != nil {
+		wn = append(wn[:0], w...)
+		err = state.Apply(p.Training, wn, [32]byte(parent), contribs)
+	}
+	if err != nil {
+		return chain.Hash{}, err
+	}
+	return chain.Hash(p.Training.Root(wn)), nil
 }
 
 // progressLoop samples the hash rate every rateEvery (over the last

@@ -40,8 +40,9 @@ func apiClient(cfg *Config) (*rpc.Client, error) {
 
 // viaNode runs api against the running node's API or, when no node runs
 // and offline is not nil, offline against the data directory opened
-// directly (sync, training and mining off). It reports which on note.
-func viaNode(ctx context.Context, cfg *Config, note io.Writer, api func(*rpc.Client) error, offline func(*node.Node) error) error {
+// directly (sync, training and mining off; read-only unless write). It
+// reports which on note.
+func viaNode(ctx context.Context, cfg *Config, note io.Writer, write bool, api func(*rpc.Client) error, offline func(*node.Node) error) error {
 	if _, err := checkDataDir(cfg); err != nil {
 		return err
 	}
@@ -55,12 +56,14 @@ func viaNode(ctx context.Context, cfg *Config, note io.Writer, api func(*rpc.Cli
 	if offline == nil {
 		return err
 	}
-	n, oerr := node.Open(node.Config{Params: cfg.Params, DataDir: cfg.DataDir, Log: zerolog.Nop()})
+	bi := buildInfo()
+	n, oerr := node.Open(node.Config{Params: cfg.Params, DataDir: cfg.DataDir, ReadOnly: !write,
+		Version: bi.Version, Commit: bi.shortCommit(), Log: zerolog.Nop()})
 	if oerr != nil {
 		if errors.Is(oerr, node.ErrLocked) {
-			return fmt.Errorf("%v; and its API does not answer (%v)", oerr, err)
+			return fmt.Errorf("%v; and its API does not answer (%v)", oerr, apiError(err))
 		}
-		return oerr
+		return fmt.Errorf("%s", strings.TrimPrefix(oerr.Error(), "node: "))
 	}
 	if note != nil {
 		fmt.Fprintf(note, "(no node running: read %s directly)\n", cfg.DataDir)
@@ -78,8 +81,17 @@ func apiError(err error) error {
 	if errors.As(err, &ae) && ae.Status == 401 {
 		return fmt.Errorf("the node refused the API token (401): the cookie file is stale or from another node")
 	}
+	if errors.Is(err, rpc.ErrNotRunning) {
+		return notRunning{err}
+	}
 	return err
 }
+
+// notRunning is rpc.ErrNotRunning without the package's "rpc: " prefix.
+type notRunning struct{ error }
+
+func (e notRunning) Error() string { return strings.TrimPrefix(e.error.Error(), "rpc: ") }
+func (e notRunning) Unwrap() error { return e.error }
 
 func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "status", `status [--json] [--url] [--network N] [--datadir D] [--rpc ADDR]
@@ -90,7 +102,11 @@ data directory's .cookie file). --json prints the API's status object;
 token: treat it like a password).`, groupBase|groupRPC)
 	asJSON := fs.Bool("json", false, "print JSON")
 	asURL := fs.Bool("url", false, "print the status page URL (with the login token)")
-	if _, err := fs.parse(args); err != nil {
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := fs.noArgs(pos); err != nil {
 		return err
 	}
 	if *asJSON && *asURL {
@@ -105,7 +121,7 @@ token: treat it like a password).`, groupBase|groupRPC)
 	}
 	c, err := apiClient(cfg)
 	if err != nil {
-		return err
+		return apiError(err)
 	}
 	st, err := c.Status(ctx)
 	if err != nil {
@@ -133,9 +149,11 @@ func printStatus(w io.Writer, s node.Status, api string) {
 		sync = "offline (sync off)"
 	case s.Syncing:
 		sync = "syncing"
+	case s.Peers == 0:
+		sync = "no peers: mining alone; check --bootstrap and --listen"
 	}
 	fmt.Fprintf(w, "peers     %d (%s)\n", s.Peers, sync)
-	fmt.Fprintf(w, "mining    %s  %s on %s\n", onOff(s.MineOn, s.Mining), formatRate(s.Hashrate), s.Device)
+	fmt.Fprintf(w, "mining    %s  %s while mining, %s effective (over wall time) on %s\n", onOff(s.MineOn, s.Mining), formatRate(s.MiningHashrate), formatRate(s.Hashrate), s.Device)
 	loss := "not measured yet"
 	if s.Loss != nil {
 		loss = fmt.Sprintf("%.4f at height %d", *s.Loss, s.LossHeight)
@@ -234,7 +252,7 @@ directory directly when no node runs. Every subcommand takes -h.`
 		if sub == "send" {
 			return usageErrorf("wallet send: want ADDRESS AMOUNT, got %d arguments (see 'gradientcoin wallet send -h')", len(pos))
 		}
-		return usageErrorf("wallet %s: unexpected argument %q", sub, pos[0])
+		return unexpectedArg("wallet "+sub, pos[0])
 	}
 	cfg, err := fs.resolve(env)
 	if err != nil {
@@ -248,7 +266,7 @@ directory directly when no node runs. Every subcommand takes -h.`
 	switch sub {
 	case "address":
 		var addr string
-		err := viaNode(ctx, cfg, note,
+		err := viaNode(ctx, cfg, note, true,
 			func(c *rpc.Client) (err error) { addr, err = c.NewAddress(ctx); return },
 			func(n *node.Node) (err error) { addr, err = n.NewAddress(); return })
 		if err != nil {
@@ -260,7 +278,7 @@ directory directly when no node runs. Every subcommand takes -h.`
 		fmt.Fprintln(out, addr)
 	case "balance":
 		var b rpc.Balance
-		err := viaNode(ctx, cfg, note,
+		err := viaNode(ctx, cfg, note, false,
 			func(c *rpc.Client) (err error) { b, err = c.Balance(ctx); return },
 			func(n *node.Node) error {
 				sp, im, err := n.Balance()
@@ -276,7 +294,7 @@ directory directly when no node runs. Every subcommand takes -h.`
 		fmt.Fprintf(out, "spendable  %s GC\nimmature   %s GC\ntotal      %s GC\n", b.SpendableCoins, b.ImmatureCoins, b.TotalCoins)
 	case "history":
 		var h []node.WalletTx
-		err := viaNode(ctx, cfg, note,
+		err := viaNode(ctx, cfg, note, false,
 			func(c *rpc.Client) (err error) { h, err = c.History(ctx); return },
 			func(n *node.Node) (err error) { h, err = n.History(); return })
 		if err != nil {
@@ -299,12 +317,12 @@ directory directly when no node runs. Every subcommand takes -h.`
 			return usageErrorf("wallet send: amount %q: %v", pos[1], err)
 		}
 		var id chain.Hash
-		err = viaNode(ctx, cfg, nil, func(c *rpc.Client) (err error) {
+		err = viaNode(ctx, cfg, nil, false, func(c *rpc.Client) (err error) {
 			id, err = c.Send(ctx, rpc.SendRequest{To: to, Amount: amount, FeeRate: *feeRate})
 			return
 		}, nil)
 		if errors.Is(err, rpc.ErrNotRunning) {
-			return fmt.Errorf("wallet send: needs the running node to relay the payment (%v)", err)
+			return fmt.Errorf("wallet send: needs the running node to relay the payment (%v)", apiError(err))
 		}
 		if err != nil {
 			return fmt.Errorf("wallet send: %v", err)

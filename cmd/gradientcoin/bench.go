@@ -39,7 +39,11 @@ compressed with the network's sketch).`, 0)
 	secs := fs.Float64("seconds", 1, "seconds per measurement")
 	threads := fs.Int("threads", 0, "CPU threads for hashing (0: all cores)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := fs.parse(args); err != nil {
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := fs.noArgs(pos); err != nil {
 		return err
 	}
 	p, err := chain.ParamsByName(*network)

@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gradientcoin/gradientcoin/chain"
@@ -65,7 +67,11 @@ set and supply at the end must equal the stored ones. A failure names the
 height of the first bad block and exits 1. Stop the node first: this reads
 the store directly.`, groupBase)
 	asJSON := fs.Bool("json", false, "print a JSON report")
-	if _, err := fs.parse(args); err != nil {
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := fs.noArgs(pos); err != nil {
 		return err
 	}
 	cfg, err := fs.resolve(env)
@@ -160,6 +166,9 @@ func verifyChain(ctx context.Context, p *chain.Params, st *store.Store, progress
 		want := hashes[h]
 		blk, err := st.FetchBlock(want)
 		if err != nil {
+			if msg := err.Error(); strings.Contains(msg, want.String()) || strings.Contains(msg, want.String()[:16]) {
+				return fail(&h, "height %d: %s", h, msg)
+			}
 			return fail(&h, "height %d: block %s: %v", h, want, err)
 		}
 		if got := blk.Hash(); got != want {
@@ -167,6 +176,9 @@ func verifyChain(ctx context.Context, p *chain.Params, st *store.Store, progress
 		}
 		res, err := bc.ProcessBlock(blk, time.Now().Unix())
 		if err != nil {
+			if msg := err.Error(); strings.Contains(msg, want.String()) || strings.Contains(msg, want.String()[:16]) {
+				return fail(&h, "height %d: %s", h, msg) // the chain's error names the block
+			}
 			return fail(&h, "height %d: block %s: %v", h, want, err)
 		}
 		if !res.MainChain || bc.Tip().Hash != want {
@@ -235,7 +247,7 @@ directory when no node runs.`, groupBase|groupRPC)
 		return err
 	}
 	if len(pos) > 1 {
-		return usageErrorf("chain show: one HEIGHT or HASH at most, got %d arguments", len(pos))
+		return unexpectedArg("chain show", pos[1])
 	}
 	if *limit < 1 || *limit > 1000 {
 		return usageErrorf("chain show: --limit %d out of range (1..1000)", *limit)
@@ -244,6 +256,9 @@ directory when no node runs.`, groupBase|groupRPC)
 	if len(pos) == 1 {
 		id = pos[0]
 		if _, _, _, err := parseBlockID(id); err != nil {
+			if slices.Contains(chain.NetworkNames(), id) {
+				return unexpectedArg("chain show", id)
+			}
 			return usageErrorf("chain show: %v", err)
 		}
 	}
@@ -258,7 +273,7 @@ directory when no node runs.`, groupBase|groupRPC)
 	out := env.stdout
 	if id != "" {
 		var blk rpc.Block
-		err := viaNode(ctx, cfg, note,
+		err := viaNode(ctx, cfg, note, false,
 			func(c *rpc.Client) (err error) { blk, err = c.Block(ctx, id); return },
 			func(n *node.Node) error {
 				height, hash, isHash, _ := parseBlockID(id)
@@ -285,7 +300,7 @@ directory when no node runs.`, groupBase|groupRPC)
 		return nil
 	}
 	var blocks []node.BlockSummary
-	err = viaNode(ctx, cfg, note,
+	err = viaNode(ctx, cfg, note, false,
 		func(c *rpc.Client) (err error) { blocks, err = c.RecentBlocks(ctx, *limit); return },
 		func(n *node.Node) error { blocks = n.RecentBlocks(*limit); return nil })
 	if err != nil {

@@ -16,8 +16,11 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/gradientcoin/gradientcoin/chain"
 	"github.com/gradientcoin/gradientcoin/gpu"
+	"github.com/gradientcoin/gradientcoin/net/p2p"
 	"github.com/gradientcoin/gradientcoin/worker/node"
 )
 
@@ -63,7 +66,8 @@ type Config struct {
 type optGroup uint8
 
 const (
-	groupBase optGroup = 1 << iota // network, datadir, log-level, log-format
+	groupBase optGroup = 1 << iota // network, datadir
+	groupLog                       // log-level, log-format (commands that log)
 	groupRPC                       // rpc, rpc-allow-remote
 	groupNode                      // listen, bootstrap, mine, train, ...
 )
@@ -126,7 +130,7 @@ var options = []option{
 			c.DataDir = abs
 			return nil
 		}},
-	{name: "log-level", group: groupBase, kind: kindString, usage: "log level: trace|debug|info|warn|error",
+	{name: "log-level", group: groupLog, kind: kindString, usage: "log level: trace|debug|info|warn|error",
 		def: constDef("info"),
 		set: func(c *Config, v string) error {
 			switch v {
@@ -136,7 +140,7 @@ var options = []option{
 			}
 			return fmt.Errorf("unknown log level %q (known: trace, debug, info, warn, error)", v)
 		}},
-	{name: "log-format", group: groupBase, kind: kindString,
+	{name: "log-format", group: groupLog, kind: kindString,
 		usage: "log format: auto (console on a terminal, else json)|console|json", def: constDef("auto"),
 		set: func(c *Config, v string) error {
 			switch v {
@@ -169,7 +173,15 @@ var options = []option{
 	{name: "listen", group: groupNode, kind: kindList,
 		usage: "p2p listen multiaddrs, comma-separated (default: TCP and QUIC on all interfaces at the network's port)",
 		def:   constDef(""),
-		set:   func(c *Config, v string) error { c.Listen = splitList(v); return nil }},
+		set: func(c *Config, v string) error {
+			c.Listen = splitList(v)
+			for _, a := range c.Listen {
+				if _, err := ma.NewMultiaddr(a); err != nil {
+					return fmt.Errorf("%q is not a multiaddr (e.g. /ip4/0.0.0.0/tcp/8633): %v", a, err)
+				}
+			}
+			return nil
+		}},
 	{name: "bootstrap", group: groupNode, kind: kindList,
 		usage: "bootstrap peer multiaddrs (/ip4/…/tcp/…/p2p/<id>), comma-separated (default: the network's)",
 		def: func(network string) string {
@@ -178,15 +190,21 @@ var options = []option{
 			}
 			return ""
 		},
-		set: func(c *Config, v string) error { c.Bootstrap = splitList(v); return nil }},
+		set: func(c *Config, v string) error {
+			c.Bootstrap = splitList(v)
+			if _, err := p2p.ParseAddrs(c.Bootstrap); err != nil {
+				return fmt.Errorf("bad peer address (want /ip4/…/tcp/…/p2p/<peer id>): %v", err)
+			}
+			return nil
+		}},
 	{name: "no-discovery", group: groupNode, kind: kindBool, usage: "no mDNS or DHT discovery (bootstrap peers only)",
 		def: constDef("false"),
 		set: func(c *Config, v string) error { c.NoDiscovery = v == "true"; return nil }},
-	{name: "sync", group: groupNode, kind: kindBool, usage: "sync the chain from peers", def: constDef("true"),
+	{name: "sync", group: groupNode, kind: kindBool, usage: "sync the chain from peers (default true; --sync=false: offline)", def: constDef("true"),
 		set: func(c *Config, v string) error { c.Sync = v == "true"; return nil }},
-	{name: "train", group: groupNode, kind: kindBool, usage: "train the model and contribute updates", def: constDef("true"),
+	{name: "train", group: groupNode, kind: kindBool, usage: "train the model and contribute updates (default true; --train=false: empty-gradient blocks)", def: constDef("true"),
 		set: func(c *Config, v string) error { c.Train = v == "true"; return nil }},
-	{name: "mine", group: groupNode, kind: kindBool, usage: "mine blocks", def: constDef("true"),
+	{name: "mine", group: groupNode, kind: kindBool, usage: "mine blocks (default true; --mine=false: no mining)", def: constDef("true"),
 		set: func(c *Config, v string) error { c.Mine = v == "true"; return nil }},
 	{name: "threads", group: groupNode, kind: kindInt, usage: "CPU threads for mining and training (0: all cores)",
 		def: constDef("0"),
@@ -208,7 +226,7 @@ var options = []option{
 			c.GPU = v == "true"
 			return nil
 		}},
-	{name: "data", group: groupNode, kind: kindString, usage: "training text: a file or folder (default: the built-in corpus)",
+	{name: "data", group: groupNode, kind: kindString, usage: "training text: a file or folder (default: the built-in corpus; relative in config.toml: to the data directory)",
 		def: constDef(""),
 		set: func(c *Config, v string) error {
 			if v == "" {
@@ -237,18 +255,26 @@ type flagSet struct {
 	groups optGroup
 	vals   map[string]*string // option name → raw flag value
 	set    map[string]bool    // options given on the command line
+	help   func()             // prints the usage (-h)
+	// autoNetwork: without --network, a command may use the only
+	// network whose default data directory exists (not init).
+	autoNetwork bool
 }
 
 // newFlagSet makes the flag set of a command. usage is printed by -h
 // before the flags.
 func newFlagSet(env *cliEnv, name, usage string, groups optGroup) *flagSet {
 	fs := &flagSet{
-		FlagSet: flag.NewFlagSet("gradientcoin "+name, flag.ContinueOnError),
-		groups:  groups,
-		vals:    map[string]*string{},
-		set:     map[string]bool{},
+		FlagSet:     flag.NewFlagSet("gradientcoin "+name, flag.ContinueOnError),
+		groups:      groups,
+		vals:        map[string]*string{},
+		set:         map[string]bool{},
+		autoNetwork: name != "init",
 	}
 	fs.SetOutput(io.Discard)
+	// The flag package calls Usage on every parse error too: parse prints
+	// the help for -h only (help), and one line for an error.
+	fs.Usage = func() {}
 	for _, o := range options {
 		if o.group&groups == 0 {
 			continue
@@ -261,7 +287,7 @@ func newFlagSet(env *cliEnv, name, usage string, groups optGroup) *flagSet {
 			fs.StringVar(v, o.name, "", o.usage)
 		}
 	}
-	fs.Usage = func() {
+	fs.help = func() {
 		w := env.stdout
 		fmt.Fprintf(w, "Usage: gradientcoin %s\n", strings.TrimSpace(usage))
 		var own, common strings.Builder
@@ -271,6 +297,9 @@ func newFlagSet(env *cliEnv, name, usage string, groups optGroup) *flagSet {
 			}
 			name, help := flag.UnquoteUsage(f)
 			arg := "--" + f.Name
+			if len(f.Name) == 1 {
+				arg = "-" + f.Name
+			}
 			if _, isBool := f.Value.(interface{ IsBoolFlag() bool }); !isBool && name != "" {
 				arg += " " + strings.ToUpper(name)
 			}
@@ -334,7 +363,8 @@ func (fs *flagSet) parse(args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, flag.ErrHelp // Parse printed the usage
+				fs.help()
+				return nil, flag.ErrHelp
 			}
 			return nil, usageErrorf("%s: %v (see '%s -h')", strings.TrimPrefix(fs.Name(), "gradientcoin "), err, fs.Name())
 		}
@@ -355,6 +385,40 @@ func (fs *flagSet) parse(args []string) ([]string, error) {
 		}
 	})
 	return pos, nil
+}
+
+// noArgs refuses positional arguments of a command that takes none.
+func (fs *flagSet) noArgs(pos []string) error {
+	if len(pos) == 0 {
+		return nil
+	}
+	return unexpectedArg(strings.TrimPrefix(fs.Name(), "gradientcoin "), pos[0])
+}
+
+// unexpectedArg is the usage error for an extra word on the command line;
+// a network name gets a hint (init testnet means init --network testnet).
+func unexpectedArg(cmd, arg string) error {
+	for _, n := range chain.NetworkNames() {
+		if arg == n {
+			return usageErrorf("%s: unexpected argument %q (did you mean --network %s?)", cmd, arg, n)
+		}
+	}
+	return usageErrorf("%s: unexpected argument %q (see 'gradientcoin %s -h')", cmd, arg, cmd)
+}
+
+// existingDefaultDirs lists the networks (other than except) whose
+// default data directory exists.
+func existingDefaultDirs(except string) []string {
+	var out []string
+	for _, n := range chain.NetworkNames() {
+		if n == except {
+			continue
+		}
+		if st, err := os.Stat(defaultDataDir(n)); err == nil && st.IsDir() {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // resolve computes the Config of a parsed flag set from flags, the
@@ -414,6 +478,20 @@ func (fs *flagSet) resolve(env *cliEnv) (*Config, error) {
 			return nil, err
 		}
 	}
+	// Without --network or --datadir, when the default network's data
+	// directory does not exist but exactly one other network's does, use
+	// that one (a testnet user types 'gradientcoin status').
+	if !netGiven && !dirGiven && fs.autoNetwork {
+		if _, err := os.Stat(defaultDataDir(defaultNetwork)); errors.Is(err, os.ErrNotExist) {
+			if others := existingDefaultDirs(defaultNetwork); len(others) == 1 {
+				if err := apply(netOpt, others[0], "the existing data directory"); err != nil {
+					return nil, err
+				}
+				netGiven = true
+				fmt.Fprintf(env.stderr, "gradientcoin: using the %s data directory %s (no %s one; --network picks another)\n", others[0], defaultDataDir(others[0]), defaultNetwork)
+			}
+		}
+	}
 	// 2. the config file of the datadir (explicit, or the default of the
 	// network named so far).
 	dir := c.DataDir
@@ -462,7 +540,11 @@ func (fs *flagSet) resolve(env *cliEnv) (*Config, error) {
 			continue
 		}
 		if fv, ok := file.values[o.fileKey()]; ok {
-			if err := apply(o, fv.value, fmt.Sprintf("config %s: line %d: %s", file.path, fv.line, o.fileKey())); err != nil {
+			v := fv.value
+			if o.name == "data" && v != "" && !filepath.IsAbs(v) {
+				v = filepath.Join(dir, v) // relative to the file's data directory, not the working directory
+			}
+			if err := apply(o, v, fmt.Sprintf("config %s: line %d: %s", file.path, fv.line, o.fileKey())); err != nil {
 				return nil, err
 			}
 			continue

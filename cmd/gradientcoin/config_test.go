@@ -65,7 +65,7 @@ func TestPrecedence(t *testing.T) {
 		}},
 	} {
 		env, _, _ := fakeEnv(c.vars)
-		fs := newFlagSet(env, "run", "run", groupBase|groupRPC|groupNode)
+		fs := newFlagSet(env, "run", "run", groupBase|groupLog|groupRPC|groupNode)
 		if _, err := fs.parse(append([]string{"--datadir", dir}, c.args...)); err != nil {
 			t.Fatalf("%s: parse: %v", c.name, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 
 	"github.com/gradientcoin/gradientcoin/chain"
 	"github.com/gradientcoin/gradientcoin/worker/devnet"
@@ -38,7 +39,7 @@ Exits 0 only if every node ends on the same tip and state root.`, 0)
 	}
 	switch {
 	case len(pos) > 0:
-		return usageErrorf("devnet: unexpected argument %q", pos[0])
+		return fs.noArgs(pos)
 	case *nodes < 1 || *nodes > devnet.MaxNodes:
 		return usageErrorf("devnet: --nodes %d out of range (1..%d)", *nodes, devnet.MaxNodes)
 	case *blocks < 1 || *blocks > devnet.MaxBlocks:
@@ -80,29 +81,40 @@ Exits 0 only if every node ends on the same tip and state root.`, 0)
 		Progress: progress,
 		Log:      newLogger(env.stderr, env.isTerminal, *logLevel, *logFormat),
 	})
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("devnet: %w", err)
-	}
 	if sum.Nodes == nil {
 		sum.Nodes = []devnet.NodeSummary{}
 	}
+	interrupted := errors.Is(err, context.Canceled)
+	switch {
+	case interrupted:
+		err = fmt.Errorf("devnet: interrupted (%v)", err)
+	case err != nil && !strings.HasPrefix(err.Error(), "devnet:"):
+		err = fmt.Errorf("devnet: %w", err)
+	case err == nil && !sum.Agree():
+		err = errors.New("devnet: the nodes did not end on the same tip and state root")
+	}
+	if err != nil {
+		sum.Error = strings.TrimPrefix(oneLine(err.Error()), "devnet: ")
+	}
 	if *asJSON {
+		// stdout is exactly one JSON object, a failure's included.
 		if jerr := json.NewEncoder(env.stdout).Encode(sum); jerr != nil {
 			return jerr
 		}
-	} else {
-		printDevnetSummary(env.stdout, sum, datadir, *keep)
+		if err != nil {
+			fmt.Fprintln(env.stderr, "gradientcoin: "+oneLine(err.Error()))
+			return errSilentFailure
+		}
+		return nil
 	}
-	switch {
-	case err != nil:
-		return fmt.Errorf("devnet: interrupted (%v)", err)
-	case !sum.Agree():
-		return errors.New("devnet: the nodes did not end on the same tip and state root")
+	if err != nil && !interrupted && len(sum.Nodes) == 0 {
+		return err // a setup failure: one line, no summary
 	}
-	return nil
+	printDevnetSummary(env.stdout, sum)
+	return err
 }
 
-func printDevnetSummary(w io.Writer, s devnet.Summary, dir string, keep bool) {
+func printDevnetSummary(w io.Writer, s devnet.Summary) {
 	agree := "every node on the same tip and state root"
 	if !s.Agree() {
 		agree = "NODES DISAGREE"
@@ -112,11 +124,15 @@ func printDevnetSummary(w io.Writer, s devnet.Summary, dir string, keep bool) {
 		height = max(height, n.Height)
 	}
 	fmt.Fprintf(w, "\n%s: %d nodes reached height %d in %.1fs, %s\n", s.Network, len(s.Nodes), height, s.ElapsedSeconds, agree)
-	trend := "lower"
-	if s.LossLast >= s.LossFirst {
-		trend = "NOT lower"
+	if s.LossLast != nil {
+		trend := "lower"
+		if *s.LossLast >= s.LossFirst {
+			trend = "NOT lower"
+		}
+		fmt.Fprintf(w, "validation loss %.4f -> %.4f nats/byte (genesis model -> final model: %s)\n\n", s.LossFirst, *s.LossLast, trend)
+	} else {
+		fmt.Fprintf(w, "validation loss %.4f nats/byte at genesis (the final model was not measured)\n\n", s.LossFirst)
 	}
-	fmt.Fprintf(w, "validation loss %.4f -> %.4f nats/byte (genesis model -> final model: %s)\n\n", s.LossFirst, s.LossLast, trend)
 	fmt.Fprintf(w, "%-4s %-20s %7s  %-16s  %-16s  %s\n", "NODE", "PEER ID", "HEIGHT", "TIP", "STATE ROOT", "BALANCE (GC)")
 	for i, n := range s.Nodes {
 		id := n.ID
@@ -125,10 +141,7 @@ func printDevnetSummary(w io.Writer, s devnet.Summary, dir string, keep bool) {
 		}
 		fmt.Fprintf(w, "%-4d %-20s %7d  %-16s  %-16s  %s\n", i, id, n.Height, short(n.Tip), short(n.StateRoot), rpc.FormatCoins(n.Balance))
 	}
-	switch {
-	case dir != "":
-		fmt.Fprintf(w, "\ndata directories: %s (run one: gradientcoin run --datadir %s)\n", dir, filepath.Join(dir, "node0"))
-	case keep:
-		fmt.Fprintln(w, "\ndata directories kept (see the log for their path)")
+	if s.DataDir != "" {
+		fmt.Fprintf(w, "\ndata directories: %s (run one: gradientcoin run --datadir %s)\n", s.DataDir, filepath.Join(s.DataDir, "node0"))
 	}
 }

@@ -37,7 +37,11 @@ family (SHA-256d nonce search, sketch/de-sketch, attention softmax) on each.
 A binary built without the gccuda tag says so and exits 0.`, 0)
 	asJSON := fs.Bool("json", false, "print JSON")
 	noTest := fs.Bool("no-self-test", false, "only list the devices")
-	if _, err := fs.parse(args); err != nil {
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := fs.noArgs(pos); err != nil {
 		return err
 	}
 	rep := gpuReport{CUDA: gpu.Available(), Devices: []gpuDevice{}}

@@ -23,6 +23,12 @@ func checkDataDir(cfg *Config) (node.Layout, error) {
 	l := node.LayoutOf(cfg.DataDir)
 	st, err := os.Stat(cfg.DataDir)
 	switch {
+	case errors.Is(err, fs.ErrNotExist) && cfg.DataDirDefault && cfg.sources["network"] == "default":
+		hint := fmt.Sprintf("create it with 'gradientcoin init --network %s'", cfg.Network)
+		if others := existingDefaultDirs(cfg.Network); len(others) > 0 {
+			hint = "or pass --network " + strings.Join(others, " or --network ") + ", whose data directory exists; or " + hint
+		}
+		return l, fmt.Errorf("data directory %s does not exist (%s)", cfg.DataDir, hint)
 	case errors.Is(err, fs.ErrNotExist):
 		return l, fmt.Errorf("data directory %s does not exist (create it with 'gradientcoin init --network %s --datadir %s')", cfg.DataDir, cfg.Network, cfg.DataDir)
 	case err != nil:
@@ -32,6 +38,9 @@ func checkDataDir(cfg *Config) (node.Layout, error) {
 	}
 	name, genesis, err := node.DataDirNetwork(cfg.DataDir)
 	if err != nil {
+		if errors.Is(err, node.ErrIncomplete) {
+			return l, errors.New(strings.TrimPrefix(err.Error(), "node: "))
+		}
 		if errors.Is(err, node.ErrNotInitialized) {
 			return l, fmt.Errorf("data directory %s is not initialised (run 'gradientcoin init --network %s --datadir %s')", cfg.DataDir, cfg.Network, cfg.DataDir)
 		}
@@ -54,7 +63,7 @@ func openLocalStore(cfg *Config) (*store.Store, node.Layout, error) {
 	if _, err := os.Stat(l.Chain); err != nil {
 		return nil, l, fmt.Errorf("data directory %s: %s is missing", cfg.DataDir, node.ChainFile)
 	}
-	st, err := store.Open(l.Chain, &store.Options{Timeout: 500 * time.Millisecond})
+	st, err := store.Open(l.Chain, &store.Options{Timeout: 500 * time.Millisecond, ReadOnly: true})
 	if err != nil {
 		if errors.Is(err, chain.ErrStore) && isTimeout(err) {
 			return nil, l, fmt.Errorf("%w: %s is open in another process (a running node: stop it first, or let the command use its API)", errDataDirInUse, l.Chain)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	iofs "io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,7 +46,11 @@ Creates a data directory for a network: the block store with the genesis
 block, a wallet with a fresh random seed (wallet.json, 0600: back it up),
 the p2p identity key, and a commented config.toml. Refuses a directory that
 already holds a node.`, groupBase)
-	if _, err := fs.parse(args); err != nil {
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := fs.noArgs(pos); err != nil {
 		return err
 	}
 	cfg, err := fs.resolve(env)
@@ -67,10 +72,12 @@ already holds a node.`, groupBase)
 // initDataDir creates cfg's data directory and its config template.
 func initDataDir(cfg *Config) error {
 	if err := node.Init(cfg.DataDir, cfg.Params); err != nil {
-		if errors.Is(err, node.ErrAlreadyInitialized) {
-			return fmt.Errorf("init: %s", strings.TrimPrefix(err.Error(), node.ErrAlreadyInitialized.Error()+": "))
+		for _, kind := range []error{node.ErrAlreadyInitialized, node.ErrIncomplete} {
+			if errors.Is(err, kind) {
+				return fmt.Errorf("init: %s", strings.TrimPrefix(err.Error(), kind.Error()+": "))
+			}
 		}
-		return fmt.Errorf("init: %w", err)
+		return fmt.Errorf("init: %s", strings.TrimPrefix(err.Error(), "node: "))
 	}
 	path := filepath.Join(cfg.DataDir, ConfigFile)
 	if _, err := os.Stat(path); errors.Is(err, iofs.ErrNotExist) {
@@ -89,8 +96,15 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 Runs a full node: syncs the chain from peers, trains the model on local
 data, mines blocks, and serves the local HTTP API and status page
 (gradientcoin status --url prints its address with the token). Stops
-cleanly on SIGINT or SIGTERM (a second signal exits at once).`, groupBase|groupRPC|groupNode)
-	if _, err := fs.parse(args); err != nil {
+cleanly on SIGINT or SIGTERM (a second signal exits at once).
+
+Syncing, training and mining are on by default; --sync=false,
+--train=false and --mine=false turn each off.`, groupBase|groupLog|groupRPC|groupNode)
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := fs.noArgs(pos); err != nil {
 		return err
 	}
 	cfg, err := fs.resolve(env)
@@ -111,6 +125,12 @@ cleanly on SIGINT or SIGTERM (a second signal exits at once).`, groupBase|groupR
 	if _, err := checkDataDir(cfg); err != nil {
 		return err
 	}
+	// The API's address is bound before the node opens: a port in use
+	// fails here, before anything in the data directory is touched.
+	ln, err := rpc.Listen(cfg.RPC, cfg.RPCAllowRemote)
+	if err != nil {
+		return fmt.Errorf("%s %s: %s", srcName(cfg.sources["rpc"], "--rpc"), cfg.RPC, rpcListenError(err))
+	}
 	bi := buildInfo()
 	n, err := node.Open(node.Config{
 		Params:      cfg.Params,
@@ -124,25 +144,36 @@ cleanly on SIGINT or SIGTERM (a second signal exits at once).`, groupBase|groupR
 		Threads:     cfg.Threads,
 		UseGPU:      cfg.GPU,
 		DataPath:    cfg.Data,
+		Version:     bi.Version,
+		Commit:      bi.shortCommit(),
 		Log:         log,
 	})
 	if err != nil {
+		ln.Close()
 		return nodeError(err)
 	}
 	srv, err := rpc.New(rpc.Config{
 		Backend:     n,
 		Addr:        cfg.RPC,
 		AllowRemote: cfg.RPCAllowRemote,
+		Listener:    ln,
 		DataDir:     cfg.DataDir,
 		Build:       rpc.BuildInfo{Version: bi.Version, Commit: bi.shortCommit(), Go: bi.GoVersion, CUDA: bi.CUDA},
 		Log:         log.With().Str("module", "api").Logger(),
 	})
 	if err != nil {
+		ln.Close()
 		n.Close()
-		return fmt.Errorf("--rpc %s: %v", cfg.RPC, strings.TrimPrefix(err.Error(), rpc.ErrConfig.Error()+": "))
+		return fmt.Errorf("%s %s: %s", srcName(cfg.sources["rpc"], "--rpc"), cfg.RPC, rpcListenError(err))
 	}
 	st := n.Status()
 	banner(log, cfg, bi, st, srv)
+	if host, _, err := splitHostPort(srv.ListenAddr()); err == nil {
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			log.Warn().Str("api_listen", srv.ListenAddr()).
+				Msg("the API listens beyond this machine (--rpc-allow-remote): anyone who can reach " + srv.ListenAddr() + " and has the cookie's token controls the wallet; keep it behind a firewall")
+		}
+	}
 	srv.Start()
 
 	// On a signal: stop the API first (no request sees a closing node),
@@ -167,7 +198,7 @@ cleanly on SIGINT or SIGTERM (a second signal exits at once).`, groupBase|groupR
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
-	log.Info().Dur("uptime", time.Since(start).Round(time.Second)).Msg("bye")
+	log.Info().Int64("uptime_s", int64(time.Since(start).Round(time.Second)/time.Second)).Msg("bye")
 	return nil
 }
 
@@ -204,7 +235,7 @@ func banner(log zerolog.Logger, cfg *Config, bi BuildInfo, st node.Status, srv *
 		Str("device", st.Device).Str("datadir", cfg.DataDir).
 		Uint64("height", st.Height).Str("modes", strings.Join(modes, "+")).
 		Str("peer_id", st.PeerID).Strs("p2p", st.Addrs).
-		Str("api", srv.URL()).Str("cookie", filepath.Join(cfg.DataDir, rpc.CookieFile)).
+		Str("api", srv.URL()).Str("api_listen", srv.ListenAddr()).Str("cookie", filepath.Join(cfg.DataDir, rpc.CookieFile)).
 		Msg("gradientcoin node started (status page: gradientcoin status --url)")
 }
 
@@ -215,4 +246,15 @@ func nodeError(err error) error {
 		return fmt.Errorf("%v (is a node already running on it?)", err)
 	}
 	return err
+}
+
+// rpcListenError is the API listen error without the package's prefix,
+// with a hint for a port in use.
+func rpcListenError(err error) string {
+	msg := strings.TrimPrefix(err.Error(), rpc.ErrConfig.Error()+": ")
+	msg = strings.TrimPrefix(msg, rpc.ErrRemoteAddr.Error()+": ")
+	if strings.Contains(msg, "address already in use") {
+		msg += " (is another node running? --rpc 127.0.0.1:0 picks a free port)"
+	}
+	return msg
 }

@@ -78,7 +78,11 @@ func (b BuildInfo) shortCommit() string {
 func cmdVersion(_ context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "version", "version [--json]\n\nPrints the version, commit, Go version, platform and whether the CUDA (gccuda) build tag is on.", 0)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := fs.parse(args); err != nil {
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := fs.noArgs(pos); err != nil {
 		return err
 	}
 	bi := buildInfo()

@@ -20,6 +20,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -158,6 +159,7 @@ type job struct {
 
 type result struct {
 	job
+	cached  bool // taken from the cache file
 	rounds  []int
 	val     []float64
 	final   float64
@@ -359,18 +361,101 @@ func (e *env) one(ms models, jb job) result {
 	return res
 }
 
-// runAll runs the jobs o.jobs at a time; results are in job order.
+// protocol is everything besides the job that a run's result depends on.
+func (e *env) protocol() string {
+	o := e.o
+	return fmt.Sprintf("d=%d rounds=%d workers=%d k=%d batch=%d seq=%d layers=%d width=%d heads=%d mlp=%d lr=%g eval=%d efdecay=%g block=%v data=%s",
+		e.d, o.rounds, o.workers, o.k, o.batch, o.seq, o.layers, o.width, o.heads, o.mlp, o.lr, o.evalBatches, o.efDecay, o.blockResidual, filepath.Base(o.data))
+}
+
+// key identifies a run in the cache (GlobalLR as in the CSV, 5 digits).
+func (e *env) key(j job) string {
+	return fmt.Sprintf("%s|%s|%d|%s|%s|%d|%v|%d", e.protocol(), j.family, j.ratio, j.cfg, strconv.FormatFloat(float64(j.globalLR), 'g', 5, 32), j.pre, j.noEF, j.seed)
+}
+
+// cached is one finished run in the cache file (compression-runs.jsonl in
+// the output folder): runs are deterministic, so a rerun with more
+// configurations only trains the new ones.
+type cached struct {
+	Key     string   `json:"key"`
+	Rounds  []int    `json:"rounds"`
+	Val     []string `json:"val"` // strconv 'g' (NaN and ±Inf included)
+	Seconds float64  `json:"seconds"`
+	Err     string   `json:"err,omitempty"`
+}
+
+func (e *env) loadCache() map[string]cached {
+	m := map[string]cached{}
+	b, err := os.ReadFile(filepath.Join(e.o.out, "compression-runs.jsonl"))
+	if err != nil {
+		return m
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		var c cached
+		if json.Unmarshal([]byte(l), &c) == nil && c.Key != "" && c.Err == "" {
+			m[c.Key] = c
+		}
+	}
+	return m
+}
+
+func (e *env) saveCache(rs []result) error {
+	if err := os.MkdirAll(e.o.out, 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(e.o.out, "compression-runs.jsonl"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		if r.skip != "" || r.cached {
+			continue
+		}
+		c := cached{Key: e.key(r.job), Rounds: r.rounds, Seconds: r.elapsed.Seconds()}
+		for _, v := range r.val {
+			c.Val = append(c.Val, strconv.FormatFloat(v, 'g', -1, 64))
+		}
+		if r.err != nil {
+			c.Err = r.err.Error()
+		}
+		b, _ := json.Marshal(c)
+		f.Write(append(b, '\n'))
+	}
+	return f.Close()
+}
+
+// runAll runs the jobs o.jobs at a time (taking finished ones from the
+// cache); results are in job order.
 func (e *env) runAll(jobs []job) ([]result, error) {
 	out := make([]result, len(jobs))
+	cache := e.loadCache()
 	next := make(chan int, len(jobs))
-	for i := range jobs {
+	todo := 0
+	for i, j := range jobs {
+		if c, ok := cache[e.key(j)]; ok && j.skip == "" && len(c.Val) == len(c.Rounds) {
+			out[i] = result{job: j, rounds: c.Rounds, final: math.NaN(), elapsed: time.Duration(c.Seconds * float64(time.Second)), cached: true}
+			for _, v := range c.Val {
+				x, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					x = math.NaN()
+				}
+				out[i].val = append(out[i].val, x)
+			}
+			if len(out[i].val) > 0 {
+				out[i].final = out[i].val[len(out[i].val)-1]
+			}
+			printRun(out[i], e.d)
+			continue
+		}
 		next <- i
+		todo++
 	}
 	close(next)
+	defer func() { e.saveCache(out) }()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
-	for s := 0; s < min(e.o.jobs, len(jobs)); s++ {
+	for s := 0; s < min(e.o.jobs, todo); s++ {
 		ms, err := e.newModels()
 		if err != nil {
 			return nil, err
@@ -400,6 +485,8 @@ func printRun(r result, d int) {
 		status = " " + r.skip
 	case r.err != nil:
 		status = " FAILED: " + r.err.Error()
+	case r.cached:
+		status = " (cached)"
 	}
 	fmt.Printf("%-21s %5d× (%6.1f×) seed %d  %-44s GlobalLR %-8.4g val %.4f  (%v)%s\n", r.family, r.ratio, r.byteRatio(d), r.seed, r.cfg, r.globalLR, r.final, r.elapsed.Round(time.Second), status)
 }
@@ -620,8 +707,18 @@ func writeMarkdown(path string, dense result, best map[string]result, all, seedR
 	var b strings.Builder
 	cpu, commit := machine()
 	b.WriteString("# Compression experiment (tinyshakespeare)\n\n")
-	fmt.Fprintf(&b, "Measured %s at commit %s on %s; the whole run took %v with %d runs at once.\n\n",
+	ncached := 0
+	for _, r := range append(append([]result(nil), all...), seedRuns...) {
+		if r.cached {
+			ncached++
+		}
+	}
+	fmt.Fprintf(&b, "Measured %s at commit %s on %s; this invocation took %v with %d runs at once",
 		time.Now().UTC().Format("2006-01-02"), commit, cpu, total.Round(time.Minute), o.jobs)
+	if ncached > 0 {
+		fmt.Fprintf(&b, " (%d runs came from compression-runs.jsonl, trained by an earlier invocation of the same protocol; their times are from then)", ncached)
+	}
+	b.WriteString(". Run times include whatever else the machine was doing.\n\n")
 	fmt.Fprintf(&b, "Reproduce: `go run ./bench/compression -rounds %d -workers %d -k %d -batch %d -seq %d -layers %d -width %d -heads %d -mlp %d -lr %g -ratios %s -families %s -global-lr %s -chunk %d -vbits %d -chunk-global-lr %s -dense-global-lr %s -dense-sketch-max %g -goal-seeds %s -seed %d -jobs %d`\n\n",
 		o.rounds, o.workers, o.k, o.batch, o.seq, o.layers, o.width, o.heads, o.mlp, o.lr, joinInts(o.ratios), strings.Join(o.families, ","), o.lrRule,
 		o.chunk, o.vbits, joinLRs(o.chunkLRs), joinLRs(o.denseLRs), o.denseCost, joinU64(o.goalSeeds), o.seed, o.jobs)

@@ -1,7 +1,6 @@
 package gpu
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -265,38 +264,11 @@ func rootChunk(chunk int) int {
 	return min(max(chunk, 1), state.MaxChunkSize)
 }
 
-// rootFromLeaves finishes state.Root from its leaf hashes (32 bytes each):
-// pairs hashed level by level with an odd last node carried up, then the
-// domain-separated final hash over n, chunk and the tree.
+// rootFromLeaves finishes state.Root from its leaf hashes (32 bytes each).
 func rootFromLeaves(leaves []byte, n, chunk int) [32]byte {
 	level := make([][32]byte, len(leaves)/32)
 	for i := range level {
 		copy(level[i][:], leaves[32*i:])
 	}
-	var buf [65]byte
-	buf[0] = 0x01
-	for len(level) > 1 {
-		next := level[:0]
-		for i := 0; i < len(level); i += 2 {
-			if i+1 == len(level) {
-				next = append(next, level[i])
-				break
-			}
-			copy(buf[1:33], level[i][:])
-			copy(buf[33:65], level[i+1][:])
-			next = append(next, sha256.Sum256(buf[:]))
-		}
-		level = next
-	}
-	var tree [32]byte
-	if len(level) == 1 {
-		tree = level[0]
-	}
-	var fin [1 + 18 + 8 + 4 + 32]byte
-	fin[0] = 0x02
-	copy(fin[1:], "gradientcoin/state")
-	binary.LittleEndian.PutUint64(fin[19:], uint64(n))
-	binary.LittleEndian.PutUint32(fin[27:], uint32(chunk))
-	copy(fin[31:], tree[:])
-	return sha256.Sum256(fin[:])
+	return state.RootFromLeaves(level, uint64(n), uint32(chunk))
 }

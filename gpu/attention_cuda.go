@@ -4,7 +4,6 @@ package gpu
 
 import (
 	"fmt"
-	"sync"
 	"unsafe"
 
 	"gorgonia.org/cu"
@@ -18,15 +17,7 @@ import (
 // serialize on the Attention's scratch buffer. The kernels need compute
 // capability 8.0 or later.
 type Attention struct {
-	c      *Context
-	stream *Stream
-	mods   map[string]*Module
-
-	mu           sync.Mutex
-	fns          map[string]*Function
-	scratch      DevicePtr
-	scratchBytes int64
-	closed       bool
+	kernelSet
 }
 
 // NewAttention loads the attention kernels on c.
@@ -34,19 +25,10 @@ func NewAttention(c *Context) (*Attention, error) {
 	if c.info.Major < 8 {
 		return nil, fmt.Errorf("%w: fused attention needs compute capability 8.0, %s has %d.%d", ErrInvalid, c.info.Name, c.info.Major, c.info.Minor)
 	}
-	a := &Attention{c: c, mods: map[string]*Module{}, fns: map[string]*Function{}}
-	for _, m := range []string{kernels.AttentionFwd, kernels.AttentionBwd} {
-		mod, err := c.LoadModule(m)
-		if err != nil {
-			return nil, err
-		}
-		a.mods[m] = mod
-	}
-	st, err := c.NewStream()
-	if err != nil {
+	a := &Attention{}
+	if err := a.load(c, kernels.AttentionFwd, kernels.AttentionBwd); err != nil {
 		return nil, err
 	}
-	a.stream = st
 	return a, nil
 }
 
@@ -57,23 +39,7 @@ func (a *Attention) Device() DeviceInfo { return a.c.info }
 func (a *Attention) Stream() *Stream { return a.stream }
 
 // Close frees the scratch buffer and the stream (not the Context).
-func (a *Attention) Close() error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.closed {
-		return nil
-	}
-	a.closed = true
-	var first error
-	if a.scratch != 0 {
-		first = a.c.Free(a.scratch)
-		a.scratch, a.scratchBytes = 0, 0
-	}
-	if err := a.stream.Destroy(); first == nil {
-		first = err
-	}
-	return first
-}
+func (a *Attention) Close() error { return a.close() }
 
 // function looks a kernel up once and raises its dynamic shared memory
 // limit to what its plan needs (a.mu held).
@@ -256,28 +222,6 @@ func (a *Attention) runProgramInto(pr *attnProgram, steps []int, src, dst func(s
 		}
 		return driverErr("cuStreamSynchronize", st.s.Synchronize())
 	})
-}
-
-func (a *Attention) ensureScratch(n int64) error {
-	if a.closed {
-		return ErrClosed
-	}
-	if a.scratchBytes >= n {
-		return nil
-	}
-	if a.scratch != 0 {
-		if err := a.c.Free(a.scratch); err != nil {
-			return err
-		}
-		a.scratch, a.scratchBytes = 0, 0
-	}
-	n = (n + 1<<20 - 1) &^ (1<<20 - 1)
-	p, err := a.c.Alloc(n)
-	if err != nil {
-		return err
-	}
-	a.scratch, a.scratchBytes = p, n
-	return nil
 }
 
 func packedLens(sh AttnShape) (nqkv, ny int) {

@@ -4,7 +4,6 @@ package gpu
 
 import (
 	"fmt"
-	"sync"
 	"unsafe"
 
 	"gorgonia.org/cu"
@@ -17,33 +16,16 @@ import (
 // goroutine; the host-memory ones (ForwardHost, BackwardHost) serialize on
 // the Softmax's scratch buffer.
 type Softmax struct {
-	c      *Context
-	stream *Stream
-	mods   map[string]*Module
-
-	mu           sync.Mutex
-	fns          map[string]*Function
-	scratch      DevicePtr
-	scratchBytes int64
-	closed       bool
+	kernelSet
 }
 
 // NewSoftmax loads the softmax kernels on c and creates the stream that
 // calls with a nil stream use.
 func NewSoftmax(c *Context) (*Softmax, error) {
-	s := &Softmax{c: c, mods: map[string]*Module{}, fns: map[string]*Function{}}
-	for _, m := range []string{kernels.SoftmaxFwd, kernels.SoftmaxBwd} {
-		mod, err := c.LoadModule(m)
-		if err != nil {
-			return nil, err
-		}
-		s.mods[m] = mod
-	}
-	st, err := c.NewStream()
-	if err != nil {
+	s := &Softmax{}
+	if err := s.load(c, kernels.SoftmaxFwd, kernels.SoftmaxBwd); err != nil {
 		return nil, err
 	}
-	s.stream = st
 	return s, nil
 }
 
@@ -54,23 +36,7 @@ func (s *Softmax) Device() DeviceInfo { return s.c.info }
 func (s *Softmax) Stream() *Stream { return s.stream }
 
 // Close frees the scratch buffer and the stream (not the Context).
-func (s *Softmax) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil
-	}
-	s.closed = true
-	var first error
-	if s.scratch != 0 {
-		first = s.c.Free(s.scratch)
-		s.scratch, s.scratchBytes = 0, 0
-	}
-	if err := s.stream.Destroy(); first == nil {
-		first = err
-	}
-	return first
-}
+func (s *Softmax) Close() error { return s.close() }
 
 func (s *Softmax) function(p softmaxPlan) (*Function, error) {
 	s.mu.Lock()
@@ -153,29 +119,6 @@ func (s *Softmax) launch(st *Stream, plan softmaxPlan, params []byte) error {
 		st = s.stream
 	}
 	return st.Launch(fn, Dim3{X: plan.grid}, Dim3{X: plan.block}, 0, params)
-}
-
-// ensureScratch grows the scratch buffer to at least n bytes (s.mu held).
-func (s *Softmax) ensureScratch(n int64) error {
-	if s.closed {
-		return ErrClosed
-	}
-	if s.scratchBytes >= n {
-		return nil
-	}
-	if s.scratch != 0 {
-		if err := s.c.Free(s.scratch); err != nil {
-			return err
-		}
-		s.scratch, s.scratchBytes = 0, 0
-	}
-	n = (n + 1<<20 - 1) &^ (1<<20 - 1)
-	p, err := s.c.Alloc(n)
-	if err != nil {
-		return err
-	}
-	s.scratch, s.scratchBytes = p, n
-	return nil
 }
 
 func f32Bytes(v []float32) unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(v)) }

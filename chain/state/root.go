@@ -57,6 +57,26 @@ func Root(w []float32, chunk int) [32]byte {
 			h.Sum(level[i][:0])
 		}
 	})
+	return RootFromLeaves(level, uint64(n), uint32(chunk))
+}
+
+// LeafHash is the state-root leaf of one chunk's little-endian bytes:
+// SHA-256(0x00 ‖ bytes). Snapshot manifests and devices hash chunks with it.
+func LeafHash(chunk []byte) [32]byte {
+	h := sha256.New()
+	h.Write([]byte{0x00})
+	h.Write(chunk)
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// RootFromLeaves finishes Root from the leaf hashes of n floats in chunks
+// of chunk floats: pairs hashed level by level (an odd last node carried
+// up), then the domain-separated final hash over n, chunk and the tree.
+// leaves is not modified.
+func RootFromLeaves(leaves [][32]byte, n uint64, chunk uint32) [32]byte {
+	level := append([][32]byte(nil), leaves...)
 	var buf [65]byte
 	buf[0] = 0x01
 	for len(level) > 1 {
@@ -79,8 +99,8 @@ func Root(w []float32, chunk int) [32]byte {
 	var fin [1 + 18 + 8 + 4 + 32]byte
 	fin[0] = 0x02
 	copy(fin[1:], "gradientcoin/state")
-	binary.LittleEndian.PutUint64(fin[19:], uint64(n))
-	binary.LittleEndian.PutUint32(fin[27:], uint32(chunk))
+	binary.LittleEndian.PutUint64(fin[19:], n)
+	binary.LittleEndian.PutUint32(fin[27:], chunk)
 	copy(fin[31:], tree[:])
 	return sha256.Sum256(fin[:])
 }

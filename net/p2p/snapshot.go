@@ -1,10 +1,8 @@
 package p2p
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-
 	"github.com/gradientcoin/gradientcoin/chain"
+	"github.com/gradientcoin/gradientcoin/chain/state"
 	"github.com/gradientcoin/gradientcoin/net/wire"
 )
 
@@ -17,43 +15,14 @@ import (
 // against the header's state root before any chunk is fetched. The test
 // TestSnapshotRootMatchesState pins this to state.Root.
 
-func snapLeaf(chunk []byte) chain.Hash {
-	h := sha256.New()
-	h.Write([]byte{0x00})
-	h.Write(chunk)
-	var out chain.Hash
-	h.Sum(out[:0])
-	return out
-}
+func snapLeaf(chunk []byte) chain.Hash { return state.LeafHash(chunk) }
 
 func snapRoot(nFloats uint64, chunkFloats uint32, leaves []chain.Hash) chain.Hash {
-	level := append([]chain.Hash(nil), leaves...)
-	var buf [65]byte
-	buf[0] = 0x01
-	for len(level) > 1 {
-		next := level[:0]
-		for i := 0; i < len(level); i += 2 {
-			if i+1 == len(level) {
-				next = append(next, level[i])
-				break
-			}
-			copy(buf[1:33], level[i][:])
-			copy(buf[33:65], level[i+1][:])
-			next = append(next, sha256.Sum256(buf[:]))
-		}
-		level = next
+	ls := make([][32]byte, len(leaves))
+	for i, l := range leaves {
+		ls[i] = l
 	}
-	var tree chain.Hash
-	if len(level) == 1 {
-		tree = level[0]
-	}
-	var fin [1 + 18 + 8 + 4 + 32]byte
-	fin[0] = 0x02
-	copy(fin[1:], "gradientcoin/state")
-	binary.LittleEndian.PutUint64(fin[19:], nFloats)
-	binary.LittleEndian.PutUint32(fin[27:], chunkFloats)
-	copy(fin[31:], tree[:])
-	return sha256.Sum256(fin[:])
+	return state.RootFromLeaves(ls, nFloats, chunkFloats)
 }
 
 // buildManifest cuts weights into chunks of chunkFloats floats.

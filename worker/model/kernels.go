@@ -209,19 +209,28 @@ func (a AttnShape) c() int { return a.H * a.D }
 // scale is fused into the softmax). With Causal, entries j > i are 0.
 func AttnScores(s, qkv []float32, a AttnShape) {
 	C := a.c()
-	ld := 3 * C
+	headDots(s, qkv, 3*C, 0, qkv, C, a)
+}
+
+// headDots computes out[b,h,i,j] = ⟨x[b,i,h], y[b,j,h]⟩, 0 for masked
+// entries: x has rows of xld floats with head h at xoff + h·D, y is qkv
+// (rows of 3C) with head h at yoff + h·D.
+func headDots(out, x []float32, xld, xoff int, qkv []float32, yoff int, a AttnShape) {
+	ld := 3 * a.c()
 	for b := 0; b < a.B; b++ {
 		for h := 0; h < a.H; h++ {
 			base := ((b*a.H + h) * a.T) * a.T
 			for i := 0; i < a.T; i++ {
-				q := qkv[(b*a.T+i)*ld+h*a.D : (b*a.T+i)*ld+h*a.D+a.D]
-				row := s[base+i*a.T : base+(i+1)*a.T]
+				xo := (b*a.T+i)*xld + xoff + h*a.D
+				xr := x[xo : xo+a.D]
+				row := out[base+i*a.T : base+(i+1)*a.T]
 				n := causalLen(i, a.T, a.Causal)
 				for j := 0; j < n; j++ {
-					k := qkv[(b*a.T+j)*ld+C+h*a.D : (b*a.T+j)*ld+C+h*a.D+a.D]
+					yo := (b*a.T+j)*ld + yoff + h*a.D
+					y := qkv[yo : yo+a.D]
 					var acc float32
-					for d, qv := range q {
-						acc += qv * k[d]
+					for d, xv := range xr {
+						acc += xv * y[d]
 					}
 					row[j] = acc
 				}
@@ -298,30 +307,7 @@ func AttnContext(y, p, qkv []float32, a AttnShape) {
 // masked entries).
 func AttnContextBackwardP(dp, dy, qkv []float32, a AttnShape) {
 	C := a.c()
-	ld := 3 * C
-	for b := 0; b < a.B; b++ {
-		for h := 0; h < a.H; h++ {
-			base := ((b*a.H + h) * a.T) * a.T
-			for i := 0; i < a.T; i++ {
-				yo := (b*a.T+i)*C + h*a.D
-				g := dy[yo : yo+a.D]
-				row := dp[base+i*a.T : base+(i+1)*a.T]
-				n := causalLen(i, a.T, a.Causal)
-				for j := 0; j < n; j++ {
-					vo := (b*a.T+j)*ld + 2*C + h*a.D
-					v := qkv[vo : vo+a.D]
-					var acc float32
-					for d, gv := range g {
-						acc += gv * v[d]
-					}
-					row[j] = acc
-				}
-				for j := n; j < a.T; j++ {
-					row[j] = 0
-				}
-			}
-		}
-	}
+	headDots(dp, dy, C, 0, qkv, 2*C, a)
 }
 
 // AttnContextBackwardV writes into dqkv the value gradient of AttnContext,

@@ -409,7 +409,10 @@ func TestServeBlocksRaw(t *testing.T) {
 				d.Chain = rc
 			})
 			server.feed(t, blocks...)
+			// The client holds the chain already, so that no sync
+			// reads bodies from the server behind the test's back.
 			client := newTNode(t, p, "client")
+			client.feed(t, blocks...)
 			connect(t, client, server)
 			hs := []chain.Hash{blocks[1].Hash(), blocks[2].Hash(), blocks[3].Hash()}
 			got, _, err := client.n.fetchBlocks(context.Background(), server.n.ID(), hs, nil)

@@ -327,8 +327,13 @@ func (n *Node) progressLoop(ctx context.Context) {
 			if dt := last.t.Sub(first.t).Seconds(); dt > 0 {
 				n.m.setRate(float64(last.h-first.h) / dt)
 			}
+			// The solver's rate over the window's mining time; where the
+			// window holds too little of it (an easy devnet block takes
+			// milliseconds), over all mining time so far.
 			if dm := (last.mine - first.mine).Seconds(); dm > 0.1 {
 				n.m.setMiningRate(float64(last.h-first.h) / dm)
+			} else if total := last.mine.Seconds(); total > 0 {
+				n.m.setMiningRate(float64(last.h) / total)
 			}
 			if now.Sub(lastLog) < every {
 				continue

@@ -24,6 +24,7 @@ const (
 	CheckpointsDir = "checkpoints" // model weight checkpoints (atomic files)
 	WalletFile     = "wallet.json" // wallet seed and key count (0600, atomic)
 	LockFile       = "LOCK"        // held (flock) by the process that has the node open
+	LossFile       = "loss.jsonl"  // validation loss history, one LossPoint a line (appended)
 	IdentityFile   = p2p.IdentityFile
 )
 

@@ -12,6 +12,7 @@
 //	checkpoints/       model weight checkpoints (temp file, fsync, rename)
 //	wallet.json        wallet seed and key count (0600, atomic)
 //	p2p_identity.key   libp2p identity
+//	loss.jsonl         validation loss history (appended by a running node)
 //	LOCK               flock-ed by the process that has the node open;
 //	                   holds "pid N host H since T"
 //
@@ -92,7 +93,9 @@
 //
 // After every new tip the evaluator measures the tip model's validation
 // loss on fixed batches of the corpus's validation stream (LossHistory,
-// Status.Loss).
+// Status.Loss). The history is appended to loss.jsonl and read back at
+// open: the points on the same validation batches whose block is still
+// on the main chain.
 //
 // # Query API (stable; used by cmd/gradientcoin and worker/rpc)
 //

@@ -1,9 +1,19 @@
 package node
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -22,6 +32,9 @@ type LossPoint struct {
 	Hash   chain.Hash `json:"hash"`
 	Loss   float64    `json:"loss"`
 	Time   time.Time  `json:"time"` // when it was measured
+	// Eval names the validation batches the loss was measured on (see
+	// evalID); the history file keeps only points of the current ones.
+	Eval string `json:"eval,omitempty"`
 }
 
 // evaluator measures the tip model's validation loss on fixed batches of
@@ -39,6 +52,31 @@ type evaluator struct {
 	hmu  sync.Mutex
 	hist []LossPoint
 	last chain.Hash
+
+	id   string   // evalID of batches
+	file *os.File // LossFile, appended to (nil: read-only or unwritable)
+	werr bool     // a write failed (logged once)
+}
+
+// evalID is a short fingerprint of the validation batches: a loss is only
+// comparable with losses on the same bytes (another --data, another
+// model context or another EvalBatches changes it).
+func evalID(batches []data.Batch) string {
+	h := sha256.New()
+	var buf [4]byte
+	for _, b := range batches {
+		binary.LittleEndian.PutUint32(buf[:], uint32(b.B))
+		h.Write(buf[:])
+		binary.LittleEndian.PutUint32(buf[:], uint32(b.T))
+		h.Write(buf[:])
+		for _, xs := range [][]int32{b.Inputs, b.Targets} {
+			for _, x := range xs {
+				binary.LittleEndian.PutUint32(buf[:], uint32(x))
+				h.Write(buf[:])
+			}
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
 func newEvaluator(n *Node) (*evaluator, error) {
@@ -56,7 +94,62 @@ func newEvaluator(n *Node) (*evaluator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: evaluation model: %w", err)
 	}
-	return &evaluator{n: n, batches: batches, m: m, wake: make(chan struct{}, 1)}, nil
+	e := &evaluator{n: n, batches: batches, m: m, wake: make(chan struct{}, 1), id: evalID(batches)}
+	e.load()
+	return e, nil
+}
+
+// load reads the loss history of earlier runs from LossFile: the points
+// measured on the same validation batches whose block is still on the
+// main chain, the newest maxLossHistory of them. A file grown past twice
+// that is rewritten with the points kept. Unless read-only, the file is
+// then opened for appending. Problems are logged, never fatal: the
+// history is a convenience, not state.
+func (e *evaluator) load() {
+	n := e.n
+	path := filepath.Join(n.layout.Dir, LossFile)
+	b, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		n.log.Warn().Err(err).Msg("loss history: not read")
+	}
+	lines := 0
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 0, 4096), 1<<16)
+	for sc.Scan() {
+		lines++
+		var p LossPoint
+		if json.Unmarshal(sc.Bytes(), &p) != nil || p.Eval != e.id || math.IsNaN(p.Loss) {
+			continue
+		}
+		if h, ok := n.bc.HashByHeight(p.Height); !ok || h != p.Hash {
+			continue // reorged away, or above a tip that went back
+		}
+		e.append(p)
+	}
+	if len(e.hist) > 0 {
+		e.last = e.hist[len(e.hist)-1].Hash
+		e.n.m.lossBits.Store(math.Float64bits(e.hist[len(e.hist)-1].Loss))
+		e.n.m.lossKnown.Store(true)
+	}
+	if n.cfg.ReadOnly {
+		return
+	}
+	if lines > 2*maxLossHistory {
+		var buf bytes.Buffer
+		for _, p := range e.hist {
+			line, _ := json.Marshal(p)
+			buf.Write(append(line, '\n'))
+		}
+		if err := writeFileAtomic(path, buf.Bytes(), 0o644); err != nil {
+			n.log.Warn().Err(err).Msg("loss history: not compacted")
+		}
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		n.log.Warn().Err(err).Msg("loss history: not saved")
+		return
+	}
+	e.file = f
 }
 
 func (e *evaluator) close() {
@@ -65,6 +158,12 @@ func (e *evaluator) close() {
 	if e.m != nil {
 		e.m.Close()
 		e.m = nil
+	}
+	e.hmu.Lock()
+	defer e.hmu.Unlock()
+	if e.file != nil {
+		e.file.Close()
+		e.file = nil
 	}
 }
 
@@ -119,10 +218,28 @@ func (e *evaluator) run(ctx context.Context) {
 	}
 }
 
-// record appends p, dropping points at or above its height (a reorg).
+// record appends p, dropping points at or above its height (a reorg),
+// and adds it to the history file.
 func (e *evaluator) record(p LossPoint) {
+	p.Eval = e.id
 	e.hmu.Lock()
 	defer e.hmu.Unlock()
+	e.append(p)
+	e.last = p.Hash
+	e.n.m.lossBits.Store(math.Float64bits(p.Loss))
+	e.n.m.lossKnown.Store(true)
+	if e.file != nil {
+		line, _ := json.Marshal(p)
+		if _, err := e.file.Write(append(line, '\n')); err != nil && !e.werr {
+			e.werr = true
+			e.n.log.Warn().Err(err).Msg("loss history: write failed (further failures are not logged)")
+		}
+	}
+}
+
+// append adds p to the history (hmu held or not yet shared), dropping
+// points at or above its height.
+func (e *evaluator) append(p LossPoint) {
 	k := len(e.hist)
 	for k > 0 && e.hist[k-1].Height >= p.Height {
 		k--
@@ -131,9 +248,6 @@ func (e *evaluator) record(p LossPoint) {
 	if len(e.hist) > maxLossHistory {
 		e.hist = append([]LossPoint(nil), e.hist[len(e.hist)-maxLossHistory/2:]...)
 	}
-	e.last = p.Hash
-	e.n.m.lossBits.Store(math.Float64bits(p.Loss))
-	e.n.m.lossKnown.Store(true)
 }
 
 func (e *evaluator) history() []LossPoint {

@@ -311,6 +311,39 @@ func TestLossHistory(t *testing.T) {
 	if _, err := r.Generate(nil, 2, GenerateOptions{Height: &h}); !errors.Is(err, ErrBadRequest) {
 		t.Errorf("Generate above the tip: %v", err)
 	}
+
+	// The history survives a restart (LossFile), read-only opens included;
+	// losses measured on other validation batches are not mixed in.
+	hist = r.LossHistory()
+	if err, _ := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		edit func(*Config)
+		want []LossPoint
+	}{
+		{"reopen", func(c *Config) { c.Train, c.Mine = false, false }, hist},
+		{"read-only", func(c *Config) { c.Train, c.Mine, c.ReadOnly = false, false, true }, hist},
+		{"other validation batches", func(c *Config) { c.Train, c.Mine, c.EvalBatches = false, false, 3 }, nil},
+	} {
+		c2 := cfg
+		c.edit(&c2)
+		n, err := Open(c2)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		got := n.LossHistory()
+		n.Close()
+		if len(got) != len(c.want) {
+			t.Fatalf("%s: %d points, want %d", c.name, len(got), len(c.want))
+		}
+		for i := range got {
+			if g, w := got[i], c.want[i]; g.Height != w.Height || g.Hash != w.Hash || g.Loss != w.Loss || !g.Time.Equal(w.Time) {
+				t.Errorf("%s: point %d: %+v, want %+v", c.name, i, g, w)
+			}
+		}
+	}
 }
 
 // TestTrainOnTextFile: a node trains on a text file (--data) and the loss

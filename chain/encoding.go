@@ -36,14 +36,6 @@ func (d *decoder) take(n int, what string) []byte {
 	return p
 }
 
-func (d *decoder) u8(what string) uint8 {
-	p := d.take(1, what)
-	if p == nil {
-		return 0
-	}
-	return p[0]
-}
-
 func (d *decoder) u32(what string) uint32 {
 	p := d.take(4, what)
 	if p == nil {

@@ -165,19 +165,18 @@ func (g *Generator) PayTx(in SpendableOut, fee uint64) *chain.Tx {
 type Opt func(*buildCfg)
 
 type buildCfg struct {
-	txs          []*chain.Tx
-	cbExtra      int64
-	cbOuts       int
-	cbPad        int
-	contribs     int
-	rawContribs  [][]byte
-	hasRaw       bool
-	body         []func(*chain.Block)
-	header       []func(*chain.Header)
-	ts           *int64
-	tsDelta      *int64
-	badPoW       bool
-	keepBadState bool
+	txs         []*chain.Tx
+	cbExtra     int64
+	cbOuts      int
+	cbPad       int
+	contribs    int
+	rawContribs [][]byte
+	hasRaw      bool
+	body        []func(*chain.Block)
+	header      []func(*chain.Header)
+	ts          *int64
+	tsDelta     *int64
+	badPoW      bool
 }
 
 // Txs appends transactions after the coinbase.

@@ -53,10 +53,8 @@ func MakeContribution(r Rules, parent [32]byte, delta, residual []float32, key e
 	}
 	v := make([]float32, d)
 	copy(v, delta)
-	if residual != nil {
-		for j, e := range residual {
-			v[j] += e
-		}
+	for j, e := range residual {
+		v[j] += e
 	}
 	for j, x := range v {
 		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {

@@ -2,7 +2,6 @@ package p2p
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -69,12 +68,6 @@ func (m *testMempool) ProcessTx(tx *chain.Tx) error {
 	return nil
 }
 
-func (m *testMempool) len() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.txs)
-}
-
 // testPool is a minimal ContributionPool: state.VerifyContribution and a
 // parent check.
 type testPool struct {
@@ -108,12 +101,6 @@ func (p *testPool) put(c []byte) {
 	p.mu.Lock()
 	p.cs[chain.ContributionHash(c)] = c
 	p.mu.Unlock()
-}
-
-func (p *testPool) len() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.cs)
 }
 
 // countingBackend is the CPU de-sketch, counted: one call per block whose
@@ -353,8 +340,6 @@ func (cb *chainBuilder) run(n int, opts ...chaintest.Opt) []*chain.Block {
 	}
 	return out
 }
-
-var errTest = errors.New("test")
 
 func honestAddr(tn *tnode) peer.AddrInfo {
 	return peer.AddrInfo{ID: tn.n.ID(), Addrs: tn.n.Host().Addrs()}

@@ -190,14 +190,12 @@ func TestPartitionHeal(t *testing.T) {
 	fork := b.g.Tip()
 	coin := b.g.CoinbaseOut("b1", 0)
 	// Partition A: 3 blocks; its first spends the coinbase of b1 with fee 100.
-	var aBlocks []*chain.Block
 	for i := range 3 {
 		var opts []chaintest.Opt
 		if i == 0 {
 			opts = append(opts, chaintest.Txs(b.g.PayTx(coin, 100)))
 		}
 		blk := b.g.NextBlock(fmt.Sprintf("a%d", i), nil, opts...)
-		aBlocks = append(aBlocks, blk)
 		a[i%2].mine(t, blk)
 		waitFor(t, 10*time.Second, "partition A converges", func() bool { return allAt(a, blk.Hash()) })
 	}

@@ -137,8 +137,9 @@ func TestPeerSetScoring(t *testing.T) {
 	if !s.allowGossip(b) {
 		t.Fatal("gossip not refilled after a second")
 	}
-	if !s.acquireRequest(b) || !s.acquireRequest(b) {
-		t.Fatal("first requests refused")
+	first, second := s.acquireRequest(b), s.acquireRequest(b)
+	if !first || !second {
+		t.Fatalf("first requests refused (%v, %v)", first, second)
 	}
 	if s.acquireRequest(b) {
 		t.Fatal("third concurrent request admitted (MaxInboundReqs 2)")

@@ -84,11 +84,10 @@ func TestLoad(t *testing.T) {
 }
 
 func TestShardAndPages(t *testing.T) {
-	corp, err := FromBytes("x", make([]byte, 100*PageSize))
-	if err == nil {
+	if _, err := FromBytes("x", make([]byte, 100*PageSize)); err == nil {
 		t.Fatal("all-NUL input accepted")
 	}
-	corp, err = FromBytes("x", []byte(strings.Repeat("abcdefgh\n", 100*PageSize/9+100)))
+	corp, err := FromBytes("x", []byte(strings.Repeat("abcdefgh\n", 100*PageSize/9+100)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -563,7 +563,7 @@ func (k attnScoresK) forward(out []float32, in []arg) error {
 }
 func (k attnScoresK) diffWRT() []bool { return []bool{true} }
 func (k attnScoresK) grads(in G.Nodes, _, ds *G.Node) (G.Nodes, error) {
-	n, err := apply(attnScoresGradK{k.a}, in[0], ds)
+	n, err := apply(attnScoresGradK(k), in[0], ds)
 	return G.Nodes{n}, err
 }
 

@@ -358,8 +358,10 @@ func (n *Node) validateBlock(ctx context.Context, from peer.ID, msg *pubsub.Mess
 
 // assemble rebuilds the block a compact block announces: transactions
 // from the mempool, contributions from the pool or fetched from the
-// sender by hash. When transactions are missing (or the mempool's differ
-// from the block's), it fetches the whole body from the sender instead.
+// sender by hash. Transactions the mempool lacks are fetched from the
+// sender by position (block-txs: each checked against its txid); if that
+// fails, or the transactions do not give the header's tx root, it
+// fetches the whole body from the sender instead.
 // Before fetching anything it checks the contribution references: at most
 // MaxContributions of them, at most MaxGradientSize bytes in all, each at
 // most MaxContributionSize, and their hashes (the gradient root's leaves)
@@ -374,16 +376,29 @@ func (n *Node) assemble(ctx context.Context, from peer.ID, cb *wire.CompactBlock
 	}
 	blk := &chain.Block{Header: cb.Header, Txs: make([]*chain.Tx, 1, 1+len(cb.TxIDs))}
 	blk.Txs[0] = cb.Coinbase
-	for _, id := range cb.TxIDs {
+	var missing []uint32
+	for i, id := range cb.TxIDs {
 		var tx *chain.Tx
 		ok := false
 		if n.deps.Mempool != nil {
 			tx, ok = n.deps.Mempool.TxByID(id)
 		}
 		if !ok {
+			missing = append(missing, uint32(i))
+		}
+		blk.Txs = append(blk.Txs, tx) // nil where missing
+	}
+	if len(missing) > 0 {
+		txs, err := n.fetchBlockTxs(ctx, from, hash, cb, missing)
+		switch {
+		case errors.Is(err, wire.ErrMismatch) || errors.Is(err, ErrBadPeerData):
+			return nil, err
+		case err != nil:
 			return n.fetchBlock(ctx, from, hash)
 		}
-		blk.Txs = append(blk.Txs, tx)
+		for k, i := range missing {
+			blk.Txs[i+1] = txs[k]
+		}
 	}
 	if chain.CalcTxRoot(blk.Txs) != cb.Header.TxRoot {
 		return n.fetchBlock(ctx, from, hash)

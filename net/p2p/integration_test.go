@@ -64,14 +64,27 @@ func TestPropagation(t *testing.T) {
 		}},
 		{"after contributions", 3, func() *chain.Block { return b.next() }},
 	}
+	fetches := func() (body, txs int64) {
+		for _, tn := range nodes {
+			s := tn.n.Stats()
+			body, txs = body+s.BodyFetches, txs+s.TxFetches
+		}
+		return
+	}
 	for _, tc := range cases {
 		blk := tc.build()
 		start := time.Now()
+		body0, txs0 := fetches()
 		nodes[tc.miner].mine(t, blk)
 		waitFor(t, 15*time.Second, fmt.Sprintf("%s: block from n%d on every node", tc.name, tc.miner), func() bool {
 			return allAt(nodes, blk.Hash())
 		})
 		t.Logf("%s: block %d reached all 5 nodes in %v", tc.name, blk.Header.Height, time.Since(start))
+		// A transaction missing from the mempools is fetched alone by
+		// each of the four other nodes, not with the whole body.
+		if body, txs := fetches(); tc.name == "unknown tx" && (body != body0 || txs-txs0 != 4) {
+			t.Errorf("%s: %d body and %d transaction fetches, want 0 and 4", tc.name, body-body0, txs-txs0)
+		}
 	}
 	for _, tn := range nodes {
 		if s := tn.n.Stats(); s.GossipRejected != 0 || s.Bans != 0 {

@@ -55,7 +55,7 @@ type Node struct {
 	subs              []*pubsub.Subscription
 
 	proto struct {
-		status, headers, blocks, contribution, snapManifest, snapChunk protocol.ID
+		status, headers, blocks, blockTxs, contribution, snapManifest, snapChunk protocol.ID
 	}
 
 	sync      *syncer
@@ -74,6 +74,7 @@ type Node struct {
 type nodeStats struct {
 	gossipAccepted, gossipRejected, gossipIgnored atomic.Int64
 	blocksSynced, bodyFetches, snapImports        atomic.Int64
+	txFetches                                     atomic.Int64
 }
 
 // New builds and starts a node: it listens, joins the gossip topics,
@@ -128,6 +129,7 @@ func New(cfg Config, deps Deps) (*Node, error) {
 	n.proto.status = cfg.protocolID("status")
 	n.proto.headers = cfg.protocolID("headers")
 	n.proto.blocks = cfg.protocolID("blocks")
+	n.proto.blockTxs = cfg.protocolID("block-txs")
 	n.proto.contribution = cfg.protocolID("contribution")
 	n.proto.snapManifest = cfg.protocolID("snap-manifest")
 	n.proto.snapChunk = cfg.protocolID("snap-chunk")
@@ -296,7 +298,10 @@ type Stats struct {
 	Bans                                          int
 	GossipAccepted, GossipRejected, GossipIgnored int64
 	BlocksSynced, BodyFetches, SnapshotImports    int64
-	BytesIn, BytesOut                             int64
+	// TxFetches counts requests for the transactions of a compact block
+	// that the mempool lacked (the rest of the block is not fetched).
+	TxFetches         int64
+	BytesIn, BytesOut int64
 }
 
 // Stats returns the node's counters.
@@ -310,6 +315,7 @@ func (n *Node) Stats() Stats {
 		GossipIgnored:   n.stats.gossipIgnored.Load(),
 		BlocksSynced:    n.stats.blocksSynced.Load(),
 		BodyFetches:     n.stats.bodyFetches.Load(),
+		TxFetches:       n.stats.txFetches.Load(),
 		SnapshotImports: n.stats.snapImports.Load(),
 		BytesIn:         t.TotalIn,
 		BytesOut:        t.TotalOut,

@@ -34,6 +34,7 @@ func (n *Node) registerProtocols() {
 	n.host.SetStreamHandler(n.proto.status, n.serve("status", n.serveStatus))
 	n.host.SetStreamHandler(n.proto.headers, n.serve("headers", n.serveHeaders))
 	n.host.SetStreamHandler(n.proto.blocks, n.serve("blocks", n.serveBlocks))
+	n.host.SetStreamHandler(n.proto.blockTxs, n.serve("block-txs", n.serveBlockTxs))
 	n.host.SetStreamHandler(n.proto.contribution, n.serve("contribution", n.serveContribution))
 	n.host.SetStreamHandler(n.proto.snapManifest, n.serve("snap-manifest", n.serveSnapManifest))
 	n.host.SetStreamHandler(n.proto.snapChunk, n.serve("snap-chunk", n.serveSnapChunk))
@@ -137,6 +138,40 @@ func (n *Node) serveBlocks(p peer.ID, s network.Stream) error {
 			err = n.codec.WriteBlob(s, data)
 		}
 		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// serveBlockTxs answers a BlockTxsRequest: the block's transactions at
+// the requested positions, one blob each, or one NotFound status (an
+// unknown block, or an index beyond its transactions) or Busy (the peer's
+// byte budget, charged with the whole block's size: the block is read and
+// decoded to answer).
+func (n *Node) serveBlockTxs(p peer.ID, s network.Stream) error {
+	raw, err := n.codec.ReadMsg(s, 1+chain.HashSize+4+4*wire.MaxCompactTxIDs)
+	if err != nil {
+		return err
+	}
+	q, err := wire.DecodeBlockTxsRequest(raw)
+	if err != nil {
+		return err
+	}
+	c := n.deps.Chain
+	size, err := c.BlockSize(q.Block)
+	if err != nil {
+		return n.codec.WriteBlobStatus(s, wire.BlobNotFound)
+	}
+	if !n.peers.allowBytes(p, size) {
+		return n.codec.WriteBlobStatus(s, wire.BlobBusy)
+	}
+	blk, err := c.BlockByHash(q.Block)
+	if err != nil || int(q.Indexes[len(q.Indexes)-1])+1 >= len(blk.Txs) {
+		return n.codec.WriteBlobStatus(s, wire.BlobNotFound)
+	}
+	for _, i := range q.Indexes {
+		if err := n.codec.WriteBlob(s, blk.Txs[i+1].Bytes()); err != nil {
 			return err
 		}
 	}
@@ -404,6 +439,40 @@ func (n *Node) fetchBlock(ctx context.Context, p peer.ID, h chain.Hash) (*chain.
 		return nil, errorf(ErrNotFound, "peer %s does not have block %s", p, h)
 	}
 	return bs[0], nil
+}
+
+// fetchBlockTxs fetches the transactions at positions idx of the compact
+// block cb (hash) from p: one per index, each checked against the txid
+// the compact block lists there (wire.ErrMismatch otherwise).
+func (n *Node) fetchBlockTxs(ctx context.Context, p peer.ID, hash chain.Hash, cb *wire.CompactBlock, idx []uint32) ([]*chain.Tx, error) {
+	out := make([]*chain.Tx, 0, len(idx))
+	q := &wire.BlockTxsRequest{Block: hash, Indexes: idx}
+	n.stats.txFetches.Add(1)
+	err := n.request(ctx, p, n.proto.blockTxs, q.Bytes(), func(r io.Reader) error {
+		for _, i := range idx {
+			raw, err := n.codec.ReadBlob(r, wire.MaxTxSize)
+			if err != nil {
+				return err
+			}
+			tx, err := wire.DecodeTxMsg(raw)
+			if err != nil {
+				return err
+			}
+			if id := tx.TxID(); id != cb.TxIDs[i] {
+				return errorf(ErrBadPeerData, "block %s: transaction %d is %s, the compact block lists %s", hash, i+1, id, cb.TxIDs[i])
+			}
+			out = append(out, tx)
+		}
+		return nil
+	})
+	if err != nil {
+		n.penaliseResponse(p, "block-txs", err)
+		if errors.Is(err, wire.ErrNotFound) {
+			return nil, errorf(ErrNotFound, "peer %s does not have block %s", p, hash)
+		}
+		return nil, err
+	}
+	return out, nil
 }
 
 // fetchContribution fetches a contribution by hash from p, at most

@@ -466,3 +466,55 @@ func TestSyncBytesBounded(t *testing.T) {
 		t.Fatalf("peak %d bytes held, want within %d + %d", peak, budget, batch*biggest)
 	}
 }
+
+// TestServeBlockTxs: the transactions of a compact block that the mempool
+// lacks are served by position and checked against the compact block's
+// txids; an unknown block or an index beyond its transactions is
+// NotFound, and a transaction that is not the one listed is the peer's
+// fault.
+func TestServeBlockTxs(t *testing.T) {
+	p := chain.DevnetParams()
+	b := newBuilder(t, p)
+	prefix := b.run(int(p.CoinbaseMaturity) + 3)
+	tx1 := b.g.PayTx(b.g.CoinbaseOut("b1", 0), 1000)
+	tx2 := b.g.PayTx(b.g.CoinbaseOut("b2", 0), 1000)
+	blk := b.next(chaintest.Txs(tx1, tx2))
+	server := newTNode(t, p, "server")
+	server.feed(t, append(prefix, blk)...)
+	client := newTNode(t, p, "client")
+	client.feed(t, append(prefix, blk)...) // no sync behind the test's back
+	connect(t, client, server)
+	cb := wire.NewCompactBlock(blk)
+	lying := *cb
+	lying.TxIDs = []chain.Hash{tx2.TxID(), tx1.TxID()}
+	for _, c := range []struct {
+		name    string
+		block   chain.Hash
+		cb      *wire.CompactBlock
+		idx     []uint32
+		want    []*chain.Tx
+		wantErr error
+	}{
+		{"both", blk.Hash(), cb, []uint32{0, 1}, []*chain.Tx{tx1, tx2}, nil},
+		{"the second", blk.Hash(), cb, []uint32{1}, []*chain.Tx{tx2}, nil},
+		{"beyond the block", blk.Hash(), cb, []uint32{1, 2}, nil, ErrNotFound},
+		{"unknown block", chain.Hash{1}, cb, []uint32{0}, nil, ErrNotFound},
+		{"not the listed txid", blk.Hash(), &lying, []uint32{0}, nil, ErrBadPeerData},
+	} {
+		got, err := client.n.fetchBlockTxs(context.Background(), server.n.ID(), c.block, c.cb, c.idx)
+		if c.wantErr != nil {
+			if !errors.Is(err, c.wantErr) {
+				t.Errorf("%s: %v, want %v", c.name, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil || len(got) != len(c.want) {
+			t.Fatalf("%s: %d txs, %v", c.name, len(got), err)
+		}
+		for i := range got {
+			if got[i].TxID() != c.want[i].TxID() {
+				t.Errorf("%s: tx %d is %s, want %s", c.name, i, got[i].TxID(), c.want[i].TxID())
+			}
+		}
+	}
+}

@@ -189,6 +189,36 @@ func FuzzDecodeSnapChunkRequest(f *testing.F) {
 	})
 }
 
+func blockTxsRequestSeeds() [][]byte {
+	return [][]byte{
+		(&BlockTxsRequest{Block: testHash(5), Indexes: []uint32{0}}).Bytes(),
+		(&BlockTxsRequest{Block: testHash(6), Indexes: []uint32{1, 7, 29_999}}).Bytes(),
+	}
+}
+
+func FuzzDecodeBlockTxsRequest(f *testing.F) {
+	for _, s := range blockTxsRequestSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		q, err := DecodeBlockTxsRequest(raw)
+		if err != nil {
+			if KindOf(err) == "" {
+				t.Fatalf("error without a wire kind: %v", err)
+			}
+			return
+		}
+		if !bytes.Equal(q.Bytes(), raw) {
+			t.Fatal("re-encoding differs")
+		}
+		for k, i := range q.Indexes {
+			if i >= MaxCompactTxIDs || k > 0 && i <= q.Indexes[k-1] {
+				t.Fatalf("accepted indexes %v", q.Indexes)
+			}
+		}
+	})
+}
+
 func decompressSeeds() [][]byte {
 	c := DefaultCodec()
 	return [][]byte{
@@ -262,6 +292,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		"FuzzDecodeHashes":               hashesSeeds(),
 		"FuzzDecodeSnapManifest":         manifestSeeds(),
 		"FuzzDecodeSnapChunkRequest":     chunkRequestSeeds(),
+		"FuzzDecodeBlockTxsRequest":      blockTxsRequestSeeds(),
 		"FuzzReadBlob":                   blobSeeds(),
 	} {
 		for i, s := range seeds {

@@ -463,3 +463,52 @@ func DecodeSnapChunkRequest(raw []byte) (*SnapChunkRequest, error) {
 	}
 	return q, nil
 }
+
+// BlockTxsRequest asks for some transactions of a stored block by their
+// position in its compact form: index i names CompactBlock.TxIDs[i] (the
+// block's transaction i+1, after the coinbase). Indexes are strictly
+// increasing, 1..MaxCompactTxIDs of them, each below MaxCompactTxIDs. The
+// answer is one blob per index (the transaction's encoding) or a single
+// NotFound / Busy status.
+type BlockTxsRequest struct {
+	Block   chain.Hash
+	Indexes []uint32
+}
+
+// Bytes returns the encoding.
+func (q *BlockTxsRequest) Bytes() []byte {
+	b := make([]byte, 0, 1+chain.HashSize+4+4*len(q.Indexes))
+	b = append(b, MessageVersion)
+	b = append(b, q.Block[:]...)
+	b = appendU32(b, uint32(len(q.Indexes)))
+	for _, i := range q.Indexes {
+		b = appendU32(b, i)
+	}
+	return b
+}
+
+// DecodeBlockTxsRequest decodes a request for a block's transactions.
+func DecodeBlockTxsRequest(raw []byte) (*BlockTxsRequest, error) {
+	r := reader{b: raw}
+	r.version("block txs request")
+	q := &BlockTxsRequest{}
+	q.Block = r.hash("block txs request block")
+	n := r.count("block txs request index", 1, MaxCompactTxIDs, 4)
+	if r.err == nil {
+		q.Indexes = make([]uint32, n)
+		for k := range q.Indexes {
+			q.Indexes[k] = r.u32("block txs request index")
+			switch {
+			case r.err != nil:
+			case q.Indexes[k] >= MaxCompactTxIDs:
+				r.fail(ErrTooLarge, "block txs request: index %d beyond %d", q.Indexes[k], MaxCompactTxIDs)
+			case k > 0 && q.Indexes[k] <= q.Indexes[k-1]:
+				r.fail(ErrMalformed, "block txs request: index %d after %d (want strictly increasing)", q.Indexes[k], q.Indexes[k-1])
+			}
+		}
+	}
+	if err := r.finish("block txs request"); err != nil {
+		return nil, err
+	}
+	return q, nil
+}

@@ -248,6 +248,11 @@ func TestDecodersReject(t *testing.T) {
 	zeroChunk := (&SnapManifest{Block: testHash(1), TotalSize: 10, ChunkSize: 0, Leaves: []chain.Hash{testHash(1)}}).Bytes()
 	chunkReq := (&SnapChunkRequest{Block: testHash(1), Index: 3}).Bytes()
 	bigIndex := (&SnapChunkRequest{Block: testHash(1), Index: MaxManifestLeaves}).Bytes()
+	txsReq := (&BlockTxsRequest{Block: testHash(1), Indexes: []uint32{0, 2, 5}}).Bytes()
+	txsUnordered := (&BlockTxsRequest{Block: testHash(1), Indexes: []uint32{2, 2}}).Bytes()
+	txsBigIndex := (&BlockTxsRequest{Block: testHash(1), Indexes: []uint32{MaxCompactTxIDs}}).Bytes()
+	txsNone := (&BlockTxsRequest{Block: testHash(1)}).Bytes()
+	txsTooMany := binary.LittleEndian.AppendUint32(append([]byte{MessageVersion}, make([]byte, chain.HashSize)...), MaxCompactTxIDs+1)
 
 	compact := func(b []byte) error { _, err := DecodeCompactBlock(b); return err }
 	announce := func(b []byte) error { _, err := DecodeContributionAnnounce(b); return err }
@@ -258,6 +263,7 @@ func TestDecodersReject(t *testing.T) {
 	snapManifest := func(b []byte) error { _, err := DecodeSnapManifest(b); return err }
 	snapChunk := func(b []byte) error { _, err := DecodeSnapChunkRequest(b); return err }
 	tx := func(b []byte) error { _, err := DecodeTxMsg(b); return err }
+	blockTxs := func(b []byte) error { _, err := DecodeBlockTxsRequest(b); return err }
 
 	for _, tc := range []struct {
 		name   string
@@ -293,6 +299,12 @@ func TestDecodersReject(t *testing.T) {
 		{"manifest zero chunk", snapManifest, zeroChunk, ErrMalformed},
 		{"chunk request ok", snapChunk, chunkReq, ""},
 		{"chunk request index", snapChunk, bigIndex, ErrTooLarge},
+		{"block txs request ok", blockTxs, txsReq, ""},
+		{"block txs request not increasing", blockTxs, txsUnordered, ErrMalformed},
+		{"block txs request index", blockTxs, txsBigIndex, ErrTooLarge},
+		{"block txs request empty", blockTxs, txsNone, ErrMalformed},
+		{"block txs request count", blockTxs, txsTooMany, ErrTooLarge},
+		{"block txs request truncated", blockTxs, txsReq[:len(txsReq)-1], ErrMalformed},
 		{"tx ok", tx, testTx().Bytes(), ""},
 		{"tx truncated", tx, testTx().Bytes()[:20], ErrMalformed},
 		{"tx oversized", tx, make([]byte, MaxTxSize+1), ErrTooLarge},

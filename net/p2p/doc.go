@@ -33,7 +33,11 @@
 // charged lightly), and, while the node is catching up (Syncing),
 // transactions, contributions and blocks whose parent it lacks. A compact
 // block's contribution references are checked against the caps and the
-// header's gradient root before anything is fetched.
+// header's gradient root before anything is fetched. The block is rebuilt
+// from the mempool and the contribution pool; what is missing is fetched
+// from the sender: contributions by hash, transactions by position
+// (protocol block-txs, each checked against the txid listed), the whole
+// body only when that fails.
 //
 // Sync never trusts a peer's claimed work: it starts downloading bodies
 // only once the peer's header chain, indexed by the chain, beats our tip

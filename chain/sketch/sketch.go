@@ -223,11 +223,8 @@ func (s *Sketch) Apply(dst, x []float32) error {
 					h := s.key.Hash(base + uint64(g))
 					xs := x[g*64 : min(g*64+64, s.d)]
 					for b, xj := range xs {
-						if h>>uint(b)&1 == 1 {
-							acc -= float64(xj)
-						} else {
-							acc += float64(xj)
-						}
+						// acc + (−x) is exactly acc − x: flip the sign bit, no branch.
+						acc += math.Float64frombits(math.Float64bits(float64(xj)) ^ (h>>uint(b)&1)<<63)
 					}
 				}
 				dst[i] = float32(acc * s.dense)
@@ -291,11 +288,9 @@ func (s *Sketch) sparseForward(dst, x []float32) {
 		for j := lo; j < hi; j++ {
 			v := float32(x[j] * s.nzScale)
 			for _, e := range cur[(j-lo)*t : (j-lo+1)*t] {
-				if e&1 == 1 {
-					dst[e>>1] -= v
-				} else {
-					dst[e>>1] += v
-				}
+				// dst + (−v) is exactly dst − v (IEEE 754): the sign bit
+				// is flipped without a branch (random signs mispredict).
+				dst[e>>1] += math.Float32frombits(math.Float32bits(v) ^ (e&1)<<31)
 			}
 		}
 		if b+1 < nb {
@@ -350,13 +345,10 @@ func (s *Sketch) Transpose(dst, y []float32) error {
 				n := min(64, s.d-g*64)
 				for i, yi := range y {
 					h := s.key.Hash(uint64(i)*uint64(s.words) + uint64(g))
-					v := float64(yi)
+					v := math.Float64bits(float64(yi))
 					for b := 0; b < n; b++ {
-						if h>>uint(b)&1 == 1 {
-							acc[b] -= v
-						} else {
-							acc[b] += v
-						}
+						// acc + (−v) is exactly acc − v: flip the sign bit, no branch.
+						acc[b] += math.Float64frombits(v ^ (h>>uint(b)&1)<<63)
 					}
 				}
 				for b := 0; b < n; b++ {

@@ -39,12 +39,6 @@ cuda-toolkit: ## install the pinned CUDA 11.8 toolkit (Debian non-free, needs ro
 kernels: ## rebuild kernels/*.fatbin from kernels/*.cu with nvcc 11.8 (reproducible)
 	NVCC=$(NVCC) bash kernels/build.sh
 
-build-cuda: ## build with -tags gccuda: the binary (or ./gpu/... until cmd exists) and GPU test binaries in .gpu/
-	@if ls cmd/gradientcoin/*.go >/dev/null 2>&1; then \
-		echo "$(GO) build -tags gccuda -o $(CUDA_BIN) ./cmd/gradientcoin"; \
-		$(GO) build -tags gccuda -ldflags "$(LDFLAGS)" -o $(CUDA_BIN) ./cmd/gradientcoin; \
-	else \
-		echo "$(GO) build -tags gccuda ./gpu/... ./kernels/..."; \
-		$(GO) build -tags gccuda ./gpu/... ./kernels/...; \
-	fi
+build-cuda: ## build with -tags gccuda: bin/gradientcoin-cuda and the GPU test binaries in .gpu/
+	$(GO) build -tags gccuda -ldflags "$(LDFLAGS)" -o $(CUDA_BIN) ./cmd/gradientcoin
 	bash bench/gpu.sh build

@@ -87,7 +87,7 @@ func main() {
 	flag.StringVar(&o.lrRule, "global-lr", "grid10", "GlobalLR of the unbiased families: grid (1 and 1/√c), grid10 (1 and 1/√c at c ≤ 10, 1/√c above), sqrt (1/√c), inv (1/c) or one")
 	flag.IntVar(&o.jobs, "jobs", runtime.NumCPU(), "runs at once")
 	flag.IntVar(&o.chunk, "chunk", 1024, "chunk size C of the chunked top-k families (a power of two)")
-	flag.IntVar(&o.vbits, "vbits", 2, "value bits of the chunked top-k families (32, 8, 4, 2, 1)")
+	flag.IntVar(&o.vbits, "vbits", 8, "value bits of the chunked top-k families (32, 8, 4, 2, 1)")
 	flag.StringVar(&clr, "chunk-global-lr", "1,2", "GlobalLR grid of the chunked top-k families (best reported)")
 	flag.StringVar(&dlr, "dense-global-lr", "1,2", "GlobalLR grid of the dense baseline (best reported)")
 	flag.Float64Var(&o.denseCost, "dense-sketch-max", 2e7, "skip Gaussian and AMS where m·d exceeds this (their sketch costs O(m·d) per worker and round)")

@@ -126,6 +126,9 @@ func (e *evaluator) load() {
 		}
 		e.append(p)
 	}
+	if err := sc.Err(); err != nil {
+		n.log.Warn().Err(err).Int("line", lines+1).Msg("loss history: read stopped at a bad line")
+	}
 	if len(e.hist) > 0 {
 		e.last = e.hist[len(e.hist)-1].Hash
 		e.n.m.lossBits.Store(math.Float64bits(e.hist[len(e.hist)-1].Loss))

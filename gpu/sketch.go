@@ -119,15 +119,12 @@ func (b *SketchBackend) desketch(s *sketch.Sketch, dst, y []float32, recover boo
 	return b.locked(func() error {
 		e := b.e
 		g := geomOf(s)
-		yd, err := e.buf("in", int64(4*g.m))
-		if err != nil {
-			return err
-		}
 		ud, err := e.buf("out", int64(4*g.d))
 		if err != nil {
 			return err
 		}
-		if err := e.dev.upload(yd, f32bytes(y)); err != nil {
+		yd, err := e.upload(y)
+		if err != nil {
 			return err
 		}
 		o := out{mode: outStore, dst: ud}
@@ -155,15 +152,12 @@ func (b *SketchBackend) Estimate(s *sketch.Sketch, dst, y []float32) error {
 	return b.locked(func() error {
 		e := b.e
 		g := geomOf(s)
-		yd, err := e.buf("in", int64(4*g.m))
-		if err != nil {
-			return err
-		}
 		ud, err := e.buf("out", int64(4*g.d))
 		if err != nil {
 			return err
 		}
-		if err := e.dev.upload(yd, f32bytes(y)); err != nil {
+		yd, err := e.upload(y)
+		if err != nil {
 			return err
 		}
 		if err := e.estimate(&g, yd, ud, 0); err != nil {
@@ -186,15 +180,12 @@ func (b *SketchBackend) Sketch(s *sketch.Sketch, dst, x []float32) error {
 	return b.locked(func() error {
 		e := b.e
 		g := geomOf(s)
-		xd, err := e.buf("in", int64(4*g.d))
-		if err != nil {
-			return err
-		}
 		yd, err := e.buf("out", int64(4*g.m))
 		if err != nil {
 			return err
 		}
-		if err := e.dev.upload(xd, f32bytes(x)); err != nil {
+		xd, err := e.upload(x)
+		if err != nil {
 			return err
 		}
 		if err := e.forward(&g, xd, yd); err != nil {
@@ -217,11 +208,8 @@ func (b *SketchBackend) TopK(v []float32, k int) error {
 	}
 	return b.locked(func() error {
 		e := b.e
-		vd, err := e.buf("in", int64(4*n))
+		vd, err := e.upload(v)
 		if err != nil {
-			return err
-		}
-		if err := e.dev.upload(vd, f32bytes(v)); err != nil {
 			return err
 		}
 		st, err := e.topk(vd, uint64(n), uint64(k), false)
@@ -250,11 +238,8 @@ func (b *SketchBackend) Quantize(cfg sketch.Config, y []float32) ([]byte, error)
 	var payload []byte
 	err := b.locked(func() error {
 		e := b.e
-		yd, err := e.buf("in", int64(4*len(y)))
+		yd, err := e.upload(y)
 		if err != nil {
-			return err
-		}
-		if err := e.dev.upload(yd, f32bytes(y)); err != nil {
 			return err
 		}
 		payload, err = b.quantizeDev(cfg, yd, y)

@@ -68,6 +68,15 @@ func newEngine(dev kdev) *engine {
 	return &engine{dev: dev, opts: defaultEngineOpts(dev.maxSmem()), bufs: map[string]dbuf{}}
 }
 
+// upload copies v into the scratch buffer "in" and returns it.
+func (e *engine) upload(v []float32) (DevicePtr, error) {
+	p, err := e.buf("in", int64(4*len(v)))
+	if err != nil {
+		return 0, err
+	}
+	return p, e.dev.upload(p, f32bytes(v))
+}
+
 // buf returns the scratch buffer name with at least bytes bytes (reused
 // across calls; contents undefined).
 func (e *engine) buf(name string, bytes int64) (DevicePtr, error) {

@@ -250,18 +250,9 @@ func (s *Store) ForEachHeader(fn func(h *chain.Header, status chain.BlockStatus)
 
 // FetchBlock implements chain.Store.
 func (s *Store) FetchBlock(hash chain.Hash) (*chain.Block, error) {
-	var raw []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketBlocks).Get(hash[:]); v != nil {
-			raw = append([]byte(nil), v...)
-		}
-		return nil
-	})
+	raw, err := s.FetchBlockBytes(hash)
 	if err != nil {
-		return nil, storeErr("fetch block", err)
-	}
-	if raw == nil {
-		return nil, notFound("block %s not stored", hash)
+		return nil, err
 	}
 	blk, err := chain.DecodeBlock(raw)
 	if err != nil {
@@ -292,36 +283,29 @@ func (s *Store) BlockSize(hash chain.Hash) (int, error) {
 // FetchBlockBytes implements chain.Store: the stored encoding, copied out
 // of the read transaction, not decoded.
 func (s *Store) FetchBlockBytes(hash chain.Hash) ([]byte, error) {
-	var raw []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketBlocks).Get(hash[:]); v != nil {
-			raw = append([]byte(nil), v...)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, storeErr("fetch block", err)
-	}
-	if raw == nil {
-		return nil, notFound("block %s not stored", hash)
-	}
-	return raw, nil
+	return s.get(bucketBlocks, hash, "fetch block", "block %s not stored")
 }
 
 // FetchUndo implements chain.Store.
 func (s *Store) FetchUndo(hash chain.Hash) ([]byte, error) {
+	return s.get(bucketUndo, hash, "fetch undo", "undo of block %s not stored")
+}
+
+// get copies the value under hash in bucket out of a read transaction;
+// a missing one is ErrNotFound (missing names the hash).
+func (s *Store) get(bucket []byte, hash chain.Hash, op, missing string) ([]byte, error) {
 	var raw []byte
 	err := s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketUndo).Get(hash[:]); v != nil {
+		if v := tx.Bucket(bucket).Get(hash[:]); v != nil {
 			raw = append([]byte(nil), v...)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, storeErr("fetch undo", err)
+		return nil, storeErr(op, err)
 	}
 	if raw == nil {
-		return nil, notFound("undo of block %s not stored", hash)
+		return nil, notFound(missing, hash)
 	}
 	return raw, nil
 }
